@@ -1,4 +1,8 @@
-"""The one way the suite waits: a monotonic deadline, an early failure, a message naming what."""
+"""The one way the suite waits: a monotonic deadline, an early way out, and a message that names what.
+
+Every wait on a cluster object, a process or a port goes through :func:`wait_until`, so a timeout
+always reads "timed out after 60s waiting for <object> to <condition>" and never hangs a run.
+"""
 
 from __future__ import annotations
 
@@ -17,21 +21,24 @@ def wait_until(
     *,
     timeout: float,
     interval: float = 1.0,
-    fail: Callable[[], str | None] | None = None,
+    fail: Callable[[], object] | None = None,
 ) -> T:
-    """Call ``probe`` until it returns something truthy and return that.
+    """Call ``probe`` until it returns something truthy and return that; raise WaitTimeout otherwise.
 
-    ``what`` names the object and the condition ("dockerd socket /run/x.sock answers") and is
-    the whole timeout message. ``fail`` is asked before each probe; a non-empty answer means the
-    condition can no longer come true (the process died, the pod crashed) and ends the wait at
-    once with that reason instead of burning the rest of the deadline.
+    ``what`` names the object and the condition ("pod cortex-dev/x to become Ready"). ``fail`` is
+    asked before every probe; a truthy answer (ideally a short reason) ends the wait at once,
+    because waiting out the deadline for a process that already exited only hides the cause.
+    Exceptions from ``probe`` propagate: the probe decides which errors mean "not yet".
     """
+    if timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout!r}")
     deadline = time.monotonic() + timeout
     while True:
         if fail is not None:
             reason = fail()
             if reason:
-                raise WaitTimeout(f"gave up waiting for {what}: {reason}")
+                detail = reason if isinstance(reason, str) else "the failure condition became true"
+                raise WaitTimeout(f"gave up waiting for {what}: {detail}")
         result = probe()
         if result:
             return result

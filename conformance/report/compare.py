@@ -1,0 +1,79 @@
+"""What changed since an earlier report: newly failing, fixed, added and removed controls.
+
+The earlier report is a ``report.json`` this package wrote. Controls are matched by ID; a
+control's overall status decides which list it lands in, and its tier results show how.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import InputError
+from conformance.report import document
+from conformance.report.outcomes import FAILING
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """An earlier report.json, checked enough to compare against; one-line errors otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"--compare {path}: cannot read ({exc.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(f"--compare {path}: not valid JSON") from None
+    if not isinstance(data, dict) or data.get("schema") != document.SCHEMA:
+        raise InputError(f"--compare {path}: not a report.json (schema is not {document.SCHEMA!r})")
+    if data.get("schema_version") != document.SCHEMA_VERSION:
+        raise InputError(f"--compare {path}: schema_version {data.get('schema_version')!r} is not "
+                         f"supported (this report reads {document.SCHEMA_VERSION})")
+    controls = data.get("controls")
+    if not isinstance(controls, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("status"), str)
+            for c in controls):
+        raise InputError(f"--compare {path}: 'controls' must be a list of objects with id and status")
+    return data
+
+
+def _tier_change(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[str]]:
+    return {tier: [old[tier]["result"], new[tier]["result"]] for tier in ("static", "live")
+            if old.get(tier, {}).get("result") != new[tier]["result"]}
+
+
+def compare(new: dict[str, Any], old: dict[str, Any], *, old_path: str) -> dict[str, Any]:
+    """The differences between two report documents, for ``new["comparison"]``."""
+    old_rows = {c["id"]: c for c in old["controls"]}
+    new_rows = {c["id"]: c for c in new["controls"]}
+    changes: dict[str, list[dict[str, Any]]] = {
+        "newly_failing": [], "fixed": [], "still_failing": [], "other_changes": []}
+    for cid, row in new_rows.items():
+        before = old_rows.get(cid)
+        if before is None:
+            continue
+        entry = {"id": cid, "title": row["title"], "from": before["status"], "to": row["status"],
+                 "tiers": _tier_change(before, row)}
+        if row["status"] in FAILING and before["status"] not in FAILING:
+            changes["newly_failing"].append(entry)
+        elif before["status"] in FAILING and row["status"] == "passed":
+            changes["fixed"].append(entry)
+        elif before["status"] in FAILING and row["status"] in FAILING:
+            changes["still_failing"].append(entry)
+        elif before["status"] != row["status"] or entry["tiers"]:
+            changes["other_changes"].append(entry)
+
+    old_inputs = {i.get("name"): i.get("sha256") for i in old.get("inputs") or [] if isinstance(i, dict)}
+    return {
+        "against": old_path,
+        "against_date": old.get("date"),
+        "against_commit": (old.get("git") or {}).get("commit"),
+        "against_verdict": old.get("verdict"),
+        **changes,
+        "added": [{"id": cid, "title": row["title"], "to": row["status"]}
+                  for cid, row in new_rows.items() if cid not in old_rows],
+        "removed": [{"id": cid, "title": row.get("title", ""), "from": row["status"]}
+                    for cid, row in old_rows.items() if cid not in new_rows],
+        "inputs_changed": [{"name": i["name"], "from": old_inputs[i["name"]], "to": i["sha256"]}
+                           for i in new["inputs"]
+                           if i["name"] in old_inputs and old_inputs[i["name"]] != i["sha256"]],
+    }

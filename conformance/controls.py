@@ -83,6 +83,9 @@ CATALOGUE: tuple[Control, ...] = (
     Control("NET-04", "NET", "Every NetworkPolicy selects pods that exist",
             "After a rename a policy can select nothing and protect nothing while applying cleanly.",
             (STATIC,)),
+    Control("NET-05", "NET", "cortex-api egress goes only to DNS, istiod, Vault, Redis and external HTTPS",
+            "An egress rule without a destination or a port lets a compromised pod reach anything, "
+            "including the cloud metadata endpoint.", _BOTH),
     Control("PROBE-01", "PROBE", "Every container has liveness and readiness probes",
             "Without readiness, traffic reaches pods that cannot serve; without liveness, a hung process "
             "stays.", _BOTH),

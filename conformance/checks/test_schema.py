@@ -1,0 +1,20 @@
+"""SCHEMA: strict validation of every rendered object."""
+
+import pytest
+
+from conformance.plugin import holds
+from conformance.rules import validity
+
+pytestmark = pytest.mark.static
+
+
+@pytest.mark.control("SCHEMA-01")
+def test_kubernetes_objects_match_schema(bundle):
+    """SCHEMA-01: Kubernetes kinds validate strictly against the pinned Kubernetes schemas."""
+    holds(validity.kubernetes_schema(bundle))
+
+
+@pytest.mark.control("SCHEMA-02")
+def test_istio_objects_match_schema(bundle):
+    """SCHEMA-02: Istio kinds validate strictly against the pinned Istio CRD schemas."""
+    holds(validity.istio_schema(bundle))

@@ -9,13 +9,17 @@ from pathlib import Path
 from conformance.errors import ConformanceError
 from conformance.report import outcomes, write_report
 
+# The suite's own default, so that `nox -s static` then `nox -s report` meet in one place
+# whatever the working directory.
+DEFAULT_REPORT_DIR = Path(__file__).resolve().parents[2] / "build" / "reports"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m conformance.report",
         description="Write report.html, report.md and report.json from the results-*.json in a "
                     "report directory.")
-    parser.add_argument("--report-dir", type=Path, default=Path("build/reports"),
+    parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
                         help="where the suite wrote its results, and where the report goes "
                              "(default: build/reports)")
     parser.add_argument("--compare", type=Path, metavar="OLD.json",

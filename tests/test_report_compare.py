@@ -1,0 +1,98 @@
+"""--compare: what changed between an earlier report.json and this one."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance.errors import InputError
+from conformance.report import compare
+
+
+def _control(cid: str, status: str, static: str = "passed", live: str = "passed") -> dict:
+    return {"id": cid, "title": f"title of {cid}", "status": status,
+            "static": {"result": static}, "live": {"result": live}}
+
+
+OLD = {"schema": "cortex-conformance/report", "schema_version": 1, "date": "2026-11-24T21:00:00Z",
+       "verdict": "fail", "git": {"commit": "a" * 40},
+       "inputs": [{"name": "dev", "sha256": "1" * 64}],
+       "controls": [_control("SEC-01", "passed"), _control("SEC-02", "failed", live="failed"),
+                    _control("NET-01", "failed", static="failed"), _control("OLD-01", "passed"),
+                    _control("GW-01", "passed")]}
+NEW = {"inputs": [{"name": "dev", "sha256": "2" * 64}],
+       "controls": [_control("SEC-01", "failed", live="failed"), _control("SEC-02", "passed"),
+                    _control("NET-01", "error", static="error"), _control("NEW-01", "passed"),
+                    _control("GW-01", "skipped", live="skipped")]}
+
+
+@pytest.fixture(scope="module")
+def diff() -> dict:
+    return compare.compare(NEW, OLD, old_path="old/report.json")
+
+
+def _ids(items: list[dict]) -> list[str]:
+    return [i["id"] for i in items]
+
+
+def test_newly_failing(diff):
+    """A control that passed before and fails now is newly failing, with the tier that changed."""
+    assert diff["newly_failing"] == [{"id": "SEC-01", "title": "title of SEC-01", "from": "passed",
+                                      "to": "failed", "tiers": {"live": ["passed", "failed"]}}]
+
+
+def test_fixed(diff):
+    """A control that failed before and passes now is fixed."""
+    assert _ids(diff["fixed"]) == ["SEC-02"]
+
+
+def test_still_failing(diff):
+    """A control failing in both (failed or error) is listed as still failing, not as news."""
+    assert _ids(diff["still_failing"]) == ["NET-01"]
+
+
+def test_added_and_removed(diff):
+    """Controls only in the new report are added; controls only in the old one are removed."""
+    assert (_ids(diff["added"]), _ids(diff["removed"])) == (["NEW-01"], ["OLD-01"])
+
+
+def test_other_status_changes(diff):
+    """A pass turning into a skip is neither failing nor fixed but still reported."""
+    assert [(i["id"], i["from"], i["to"]) for i in diff["other_changes"]] == [("GW-01", "passed", "skipped")]
+
+
+def test_changed_manifests(diff):
+    """A changed input sha256 is reported, so a reader knows the manifests differ."""
+    assert diff["inputs_changed"] == [{"name": "dev", "from": "1" * 64, "to": "2" * 64}]
+
+
+def test_identical_reports_have_no_changes():
+    """Comparing a report with itself lists no change, only what keeps failing."""
+    same = compare.compare(copy.deepcopy(OLD), OLD, old_path="x")
+    assert not any(same[k] for k in ("newly_failing", "fixed", "added", "removed", "other_changes",
+                                     "inputs_changed"))
+    assert _ids(same["still_failing"]) == ["SEC-02", "NET-01"]
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("[1, 2", "not valid JSON"),
+    ({"schema": "cortex-conformance/results"}, "not a report.json (schema is not 'cortex-conformance/report')"),
+    ({**OLD, "schema_version": 7}, "schema_version 7 is not supported (this report reads 1)"),
+    ({**OLD, "controls": [{"id": "SEC-01"}]}, "'controls' must be a list of objects with id and status"),
+], ids=["invalid-json", "results-not-report", "newer-version", "bad-controls"])
+def test_bad_old_report_is_one_line(tmp_path, content, problem):
+    """An unusable --compare file is rejected with one line naming it."""
+    path: Path = tmp_path / "old.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(InputError) as caught:
+        compare.load_report(path)
+    assert str(caught.value) == f"--compare {path}: {problem}"
+
+
+def test_missing_old_report_is_one_line(tmp_path):
+    """A --compare path that does not exist is named in the error."""
+    with pytest.raises(InputError, match=r"^--compare .*/nope\.json: cannot read \(No such file or directory\)$"):
+        compare.load_report(tmp_path / "nope.json")

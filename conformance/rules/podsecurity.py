@@ -220,26 +220,27 @@ def pod_pins_images(pod: PodTemplate) -> list[str]:
     return gaps
 
 
-def _pod_rule(check):
+def _for_every_pod(control: str, name: str, check):
+    """Register a per-pod check as the rule `name` over every pod of a bundle."""
     def run(bundle: Bundle) -> list[str]:
         return [gap for pod in bundle.pods for gap in check(pod)]
-    run.__name__ = check.__name__.removeprefix("pod_")
+    run.__name__ = name
     run.__doc__ = check.__doc__
-    return run
+    return rule(control)(run)
 
 
-run_as_non_root = rule("SEC-01")(_pod_rule(pod_runs_as_non_root))
-high_user_and_group_ids = rule("SEC-01")(_pod_rule(pod_uses_high_ids))
-no_privilege_escalation = rule("SEC-01")(_pod_rule(pod_blocks_privilege_escalation))
-capabilities_dropped = rule("SEC-01")(_pod_rule(pod_drops_capabilities))
-seccomp_confined = rule("SEC-01")(_pod_rule(pod_confines_seccomp))
-unprivileged = rule("SEC-01")(_pod_rule(pod_is_unprivileged))
-off_the_host = rule("SEC-01")(_pod_rule(pod_stays_off_the_host))
-restricted_volume_types = rule("SEC-01")(_pod_rule(pod_uses_restricted_volume_types))
-safe_sysctls_and_mac = rule("SEC-01")(_pod_rule(pod_has_safe_sysctls_and_mac))
-read_only_root_filesystem = rule("SEC-02")(_pod_rule(pod_has_read_only_root))
-resources_bounded = rule("SEC-03")(_pod_rule(pod_sets_resources))
-images_pinned = rule("SEC-04")(_pod_rule(pod_pins_images))
+run_as_non_root = _for_every_pod("SEC-01", "run_as_non_root", pod_runs_as_non_root)
+high_user_and_group_ids = _for_every_pod("SEC-01", "high_user_and_group_ids", pod_uses_high_ids)
+no_privilege_escalation = _for_every_pod("SEC-01", "no_privilege_escalation", pod_blocks_privilege_escalation)
+capabilities_dropped = _for_every_pod("SEC-01", "capabilities_dropped", pod_drops_capabilities)
+seccomp_confined = _for_every_pod("SEC-01", "seccomp_confined", pod_confines_seccomp)
+unprivileged = _for_every_pod("SEC-01", "unprivileged", pod_is_unprivileged)
+off_the_host = _for_every_pod("SEC-01", "off_the_host", pod_stays_off_the_host)
+restricted_volume_types = _for_every_pod("SEC-01", "restricted_volume_types", pod_uses_restricted_volume_types)
+safe_sysctls_and_mac = _for_every_pod("SEC-01", "safe_sysctls_and_mac", pod_has_safe_sysctls_and_mac)
+read_only_root_filesystem = _for_every_pod("SEC-02", "read_only_root_filesystem", pod_has_read_only_root)
+resources_bounded = _for_every_pod("SEC-03", "resources_bounded", pod_sets_resources)
+images_pinned = _for_every_pod("SEC-04", "images_pinned", pod_pins_images)
 
 # The checks of SEC-01, for the live tier to run on pods as admitted.
 RESTRICTED_POD_CHECKS = (

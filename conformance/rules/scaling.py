@@ -104,8 +104,8 @@ def scale_up_possible(bundle: Bundle) -> list[str]:
             target = (metric.get("target") or {}).get("averageUtilization")
             if target is None:
                 continue
-            if not 0 < int(target) <= 100:
-                gaps.append(f"{hpa.ref}: CPU averageUtilization {target}% is outside 1-100")
+            if int(target) <= 0:
+                gaps.append(f"{hpa.ref}: CPU averageUtilization {target}% is not positive")
             # Utilisation is pod usage over pod requests, so the ceiling is the sum of limits over
             # the sum of requests; an unlimited container lifts the ceiling.
             requests, limits = 0.0, 0.0

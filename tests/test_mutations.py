@@ -1,0 +1,47 @@
+"""Every static rule passes on the canonical overlay and fails on a manifest broken its way."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import controls, pins
+from conformance.rules import RULES, load_all
+from tests.mutate import apply
+
+load_all()
+MUTATIONS = pins.fixture("mutations.yaml")["mutations"]
+
+
+@pytest.mark.parametrize("rule_name", sorted(RULES))
+def test_canonical_overlay_passes(dev_bundle, rule_name):
+    """The canonical dev overlay has no gap under any rule."""
+    assert RULES[rule_name](dev_bundle) == []
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=[m["id"] for m in MUTATIONS])
+def test_mutation_is_caught(dev_bundle, mutation):
+    """The rule named by the mutation reports it, naming the object and the gap."""
+    gaps = RULES[mutation["rule"]](apply(dev_bundle, mutation["patch"]))
+    assert any(mutation["expect"] in gap for gap in gaps), (
+        f"{mutation['rule']} did not report {mutation['expect']!r}; it said: {gaps}")
+
+
+def test_every_rule_has_a_mutation():
+    """No rule goes unproven: each one is broken on purpose at least once."""
+    proven = {m["rule"] for m in MUTATIONS}
+    assert sorted(set(RULES) - proven) == []
+
+
+def test_every_static_control_has_a_rule():
+    """Each control with a static tier is checked by at least one rule."""
+    checked = {rule.control for rule in RULES.values()}
+    static = {c.id for c in controls.CATALOGUE if controls.STATIC in c.tiers}
+    assert sorted(static - checked) == []
+
+
+def test_gaps_name_the_object():
+    """A gap starts with the kind and namespace/name of the object it is about."""
+    mutation = next(m for m in MUTATIONS if m["id"] == "writable-root")
+    from conformance.manifests import load_overlay, OVERLAYS  # noqa: I001
+    gaps = RULES[mutation["rule"]](apply(load_overlay(OVERLAYS / "dev"), mutation["patch"]))
+    assert gaps == ["Deployment cortex-dev/cortex-api container redis-proxy: readOnlyRootFilesystem is false"]

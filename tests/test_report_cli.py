@@ -53,6 +53,17 @@ def test_compare_with_the_previous_report(results_dir, tmp_path):
     assert "Changes since the previous report" in (results_dir / "report.html").read_text()
 
 
+def test_static_only_report_says_the_live_tier_did_not_run(results_dir):
+    """A report of a static run alone says, in its verdict, that it does not cover the live tier."""
+    (results_dir / "results-conformance.json").unlink()
+    (results_dir / "junit-conformance.xml").unlink()
+    assert _run("--report-dir", str(results_dir)).returncode == 0
+    doc = json.loads((results_dir / "report.json").read_text())
+    assert doc["scope"] == ["static"]
+    assert doc["verdict_reasons"][-1] == "the live tier was not run: this verdict does not cover it"
+    assert "- the live tier was not run: this verdict does not cover it" in (results_dir / "report.md").read_text()
+
+
 def test_html_link_goes_into_the_summary(results_dir):
     """--html-link sets where the Markdown summary points for the full report."""
     url = "https://ci.example/run/42#artifacts"

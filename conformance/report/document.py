@@ -115,6 +115,9 @@ def build(runs: list[Run], *, generated_at: datetime) -> dict[str, Any]:
     matrices = [_matrix(m) for m in merge_matrices(runs)]
     rows = outcomes.control_rows(results, scope)
     verdict, reasons = outcomes.verdict(rows, matrices)
+    # A pass of the static tier alone must not read as a release sign-off.
+    reasons += [f"the {tier} tier was not run: this verdict does not cover it"
+                for tier in outcomes.TIERS if tier not in scope]
 
     if any(not r.get("control") for r in results):
         warnings.append("some results name no control ID; they are listed under "

@@ -102,7 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = config.getoption("run_name")
     report_dir = Path(config.getoption("report_dir"))
     config.stash[STATE] = RunState(run=run, report_dir=report_dir)
-    if not config.option.xmlpath and not getattr(config.option, "collectonly", False):
+    if not config.option.xmlpath and not config.option.collectonly and _targets_checks(config):
         report_dir.mkdir(parents=True, exist_ok=True)
         config.option.xmlpath = str(report_dir / f"junit-{run}.xml")
 

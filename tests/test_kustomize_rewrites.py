@@ -17,7 +17,7 @@ load_all()
 CASES = {
     # A name suffix renames the Service, but Istio hosts are plain strings kustomize leaves alone.
     "name-suffix": ("nameSuffix: -canary\n", {
-        "gateway.routes_match_gateway_and_service": "destination cortex-api.cortex-dev.svc.cluster.local is not a Service",
+        "gateway.routes_match_gateway_and_service": "cortex-api.cortex-dev.svc.cluster.local is not a Service",
         "mtls.no_tls_downgrade": "host cortex-api.cortex-dev.svc.cluster.local matches no Service",
     }),
     # Moving to another namespace leaves the FQDN hosts and the Vault binding behind.

@@ -61,3 +61,11 @@ def tests(session: nox.Session) -> None:
     if shutil.which("go") is None:
         session.warn("go is not on PATH: the stand-in tests will skip")
     _pytest(session, "tests")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Time render, schemas and every static check on dev and a 10x bundle, beside Checkov."""
+    _install(session, "bench")
+    _schemas(session)
+    session.run("python", "-m", "conformance.bench", *session.posargs)

@@ -1,0 +1,137 @@
+"""Benchmark of the offline tier, beside Checkov on the same rendered file (`nox -s bench`).
+
+It renders the dev overlay, writes a generated bundle N times larger (the overlay copied into N
+namespaces, hosts and references rewritten), and times, on each file:
+  - render: `kubectl kustomize overlays/dev` (dev only; a file needs no rendering);
+  - engine: load + schema validation + every static rule, in one process (median of --repeat runs);
+  - pytest: the whole `pytest conformance/checks -m static --manifests FILE`, start-up included;
+  - checkov: `checkov -f FILE --framework kubernetes` when it is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from conformance.manifests import OVERLAYS, REPO, load_file, render
+from conformance.rules import load_all
+
+
+def scaled_bundle(text: str, copies: int) -> str:
+    """The rendered overlay repeated in `copies` namespaces, references rewritten to match."""
+    documents = []
+    for i in range(copies):
+        suffix = f"cortex-dev-{i:02d}"
+        documents.append(text.replace("cortex-dev", suffix).replace("api.dev.", f"api.{suffix}."))
+    return "---\n".join(documents)
+
+
+def engine_seconds(path: Path, repeat: int) -> tuple[float, float, int, int]:
+    """Median wall and CPU seconds of load + every static rule, the object count and gaps found."""
+    rules = load_all()
+    walls, cpus, objects, gaps = [], [], 0, 0
+    for _ in range(repeat):
+        # A fresh validator each round, so compiling schemas is counted every time.
+        from conformance.rules import validity
+        validity.validator.cache_clear()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        bundle = load_file(path)
+        found = [g for rule in rules.values() for g in rule(bundle)]
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+        objects, gaps = len(bundle.objects), len(found)
+    return statistics.median(walls), statistics.median(cpus), objects, gaps
+
+
+def timed(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall and CPU (user + system of the child) seconds of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc
+
+
+def checkov(path: Path) -> dict | None:
+    beside = Path(sys.executable).with_name("checkov")
+    exe = str(beside) if beside.exists() else shutil.which("checkov")
+    if exe is None:
+        return None
+    seconds, cpu, proc = timed([exe, "-f", str(path), "--framework", "kubernetes", "--output", "json", "--quiet"])
+    failed: list[str] = []
+    try:
+        report = json.loads(proc.stdout)
+        for section in report if isinstance(report, list) else [report]:
+            failed += [c["check_id"] for c in section.get("results", {}).get("failed_checks", [])]
+    except (json.JSONDecodeError, AttributeError):
+        pass
+    return {"seconds": seconds, "cpu_seconds": cpu, "failed": sorted(set(failed))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conformance.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=10, help="size of the generated bundle (default 10x)")
+    parser.add_argument("--repeat", type=int, default=5, help="engine runs per file; the median is shown")
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "bench", help="where the files go")
+    args = parser.parse_args(argv)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    render_times, render_cpu = [], []
+    for _ in range(args.repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        text = render(OVERLAYS / "dev")
+        render_times.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        render_cpu.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    files = {"dev": args.out / "dev.yaml", f"dev x{args.copies}": args.out / f"dev-x{args.copies}.yaml"}
+    files["dev"].write_text(text)
+    files[f"dev x{args.copies}"].write_text(scaled_bundle(text, args.copies))
+
+    print(f"render (kubectl kustomize overlays/dev): {statistics.median(render_times) * 1000:.0f} ms wall, "
+          f"{statistics.median(render_cpu) * 1000:.0f} ms CPU (median)")
+    rows = []
+    for name, path in files.items():
+        wall, cpu, objects, gaps = engine_seconds(path, args.repeat)
+        pytest_wall, pytest_cpu, _ = timed([sys.executable, "-m", "pytest", "conformance/checks", "-m", "static", "-q",
+                                "-p", "no:cacheprovider", "--manifests", str(path),
+                                "--report-dir", str(args.out / "reports")])
+        cov = checkov(path)
+        rows.append((name, objects, wall, cpu, pytest_wall, cov, gaps, pytest_cpu))
+        print(f"{name:>9}: {objects:4d} objects | engine {wall * 1000:4.0f} ms wall {cpu * 1000:4.0f} ms CPU "
+              f"({wall / objects * 1000:.1f} ms/object) | pytest -m static {pytest_wall:5.2f} s wall "
+              f"{pytest_cpu:5.2f} s CPU | "
+              + (f"checkov {cov['seconds']:5.2f} s wall {cov['cpu_seconds']:5.2f} s CPU" if cov
+                 else "checkov not installed")
+              + f" | {gaps} gaps")
+    (small, big) = rows[0], rows[1]
+    ratio = big[2] / small[2]
+    print(f"engine time x{big[1] / small[1]:.0f} objects -> x{ratio:.1f} wall "
+          f"({'linear or better' if ratio <= big[1] / small[1] * 1.2 else 'SUPERLINEAR'})")
+    if small[5] is not None:
+        justified = set(yaml.safe_load((REPO / ".checkov.yaml").read_text()).get("skip-check", []))
+        shown = [f"{c} (justified in .checkov.yaml)" if c in justified else f"{c} (UNJUSTIFIED)"
+                 for c in small[5]["failed"]]
+        print(f"checkov failed checks on dev: {', '.join(shown) or 'none'}")
+    summary = {"render_ms": statistics.median(render_times) * 1000,
+               "render_cpu_ms": statistics.median(render_cpu) * 1000,
+               "files": [{"name": r[0], "objects": r[1], "engine_wall_s": r[2], "engine_cpu_s": r[3],
+                          "pytest_wall_s": r[4], "pytest_cpu_s": r[7], "checkov": r[5], "gaps": r[6]}
+                         for r in rows]}
+    (args.out / "bench.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

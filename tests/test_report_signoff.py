@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conformance.controls import CATALOGUE
-from conformance.report import write_report
+from conformance.errors import ConformanceError
+from conformance.report import render_all, write_report
 
 DATA = Path(__file__).parent / "data" / "report"
 SCHEMA = Path(__file__).parents[1] / "conformance" / "report" / "report.schema.json"
@@ -318,6 +319,14 @@ def test_planted_secrets_were_present_before_redaction(report_dir, planted):
     raw = "".join(p.read_text() for p in report_dir.glob("results-*.json"))
     for name, secret in planted.items():
         assert json.dumps(secret)[1:-1] in raw, name
+
+
+def test_scan_after_rendering_stops_a_missed_secret(doc, planted):
+    """A secret that got past redaction (here put in after it) stops the report from being rendered."""
+    leaky = json.loads(json.dumps(doc))
+    leaky["failures"][0]["message"] = f"token {planted['JWT']}"
+    with pytest.raises(ConformanceError, match=r"^refusing to write report\.html: it still holds jwt after"):
+        render_all(leaky)
 
 
 def test_redaction_keeps_what_was_sent(page):

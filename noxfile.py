@@ -69,3 +69,9 @@ def bench(session: nox.Session) -> None:
     _install(session, "bench")
     _schemas(session)
     session.run("python", "-m", "conformance.bench", *session.posargs)
+
+
+@nox.session(default=False, venv_backend="none")
+def report(session: nox.Session) -> None:
+    """Build report.html, report.md and report.json from the results in -- --report-dir DIR."""
+    session.run("python", "-m", "conformance.report", *session.posargs)

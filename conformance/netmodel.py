@@ -81,6 +81,9 @@ def resolve_groups(bundle: Bundle, spec: dict[str, Any]) -> tuple[dict[str, Grou
                 problems.append(f"network group {name}: {kind} {workload} is not in the manifests")
                 continue
             pod = matches[0]
+            undeclared = [str(p) for p in ports if p.number not in pod.declared_ports()]
+            if undeclared:
+                problems.append(f"network group {name}: {pod.owner.ref} declares no port {', '.join(undeclared)}")
             groups[name] = Group(name, ports, pod.namespace, dict(pod.labels),
                                  bundle.namespace_labels(pod.namespace), pod.named_ports())
         elif "cidr" in raw:

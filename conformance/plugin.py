@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conformance import controls
+from conformance import controls, pins
 from conformance.errors import ConformanceError
 from conformance.manifests import REPO, Bundle, discover_overlays, load_file, load_overlay
 
@@ -87,7 +87,16 @@ def _inputs(config: pytest.Config) -> list[tuple[str, Path]]:
     overlays = config.getoption("overlay")
     if overlays:
         return [("overlay", _overlay_path(o)) for o in overlays]
-    return [("overlay", p) for p in discover_overlays()]
+    scoped = [("overlay", REPO / spec["path"]) for spec in pins.fixture("expectations/inputs.yaml").values()]
+    return scoped + [("overlay", p) for p in discover_overlays()]
+
+
+def _scope(bundle: Bundle) -> set[str] | None:
+    """The controls an input answers for; None means all of them."""
+    spec = pins.fixture("expectations/inputs.yaml").get(bundle.name)
+    if spec is None or Path(bundle.source) != Path(spec["path"]):
+        return None
+    return set(spec["controls"])
 
 
 def _overlay_path(name: str) -> Path:
@@ -145,7 +154,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bundle" in metafunc.fixturenames:
-        bundles = _load_bundles(metafunc.config)
+        marker = metafunc.definition.get_closest_marker("control")
+        control = marker.args[0] if marker and marker.args else None
+        bundles = [b for b in _load_bundles(metafunc.config)
+                   if (scope := _scope(b)) is None or control in scope]
         metafunc.parametrize("bundle", bundles, ids=[b.name for b in bundles], scope="session")
 
 

@@ -38,12 +38,17 @@ def disruption_gap(pdb: K8sObject, replicas: int) -> str | None:
         allowed = scaled(pdb.spec["maxUnavailable"], replicas)
         if allowed <= 0:
             return f"maxUnavailable {pdb.spec['maxUnavailable']} allows no eviction at all, so no node can drain"
+        if allowed >= replicas:
+            return (f"maxUnavailable {pdb.spec['maxUnavailable']} lets all {replicas} pods be evicted at once, "
+                    "so it protects nothing")
         return None
     if "minAvailable" in pdb.spec:
         needed = scaled(pdb.spec["minAvailable"], replicas)
         if needed >= replicas:
             return (f"minAvailable {pdb.spec['minAvailable']} keeps all {replicas} pods at the minimum replica "
                     "count, so a node drain blocks forever")
+        if needed <= 0:
+            return f"minAvailable {pdb.spec['minAvailable']} lets every pod be evicted at once, so it protects nothing"
         return None
     return "sets neither minAvailable nor maxUnavailable"
 
@@ -80,6 +85,8 @@ def pdb_allows_drain(bundle: Bundle) -> list[str]:
 
 def _spread_gaps(pod: PodTemplate) -> list[str]:
     gaps = []
+    if pod.spec.get("nodeName"):
+        gaps.append(f"{pod.owner.ref}: nodeName {pod.spec['nodeName']} pins every replica to one node")
     constraints = pod.spec.get("topologySpreadConstraints") or []
     for key in SPREAD_KEYS:
         found = [c for c in constraints if c.get("topologyKey") == key]
@@ -125,8 +132,11 @@ def rollout_keeps_capacity(bundle: Bundle) -> list[str]:
         if _is_zero(rolling.get("maxSurge", "25%")):
             gaps.append(f"{deployment.ref}: rollingUpdate.maxSurge is 0, so with maxUnavailable 0 "
                         "a rollout cannot start")
-        if int(deployment.spec.get("minReadySeconds", 0)) < 0:
-            gaps.append(f"{deployment.ref}: minReadySeconds is negative")
+        template = (deployment.spec.get("template") or {}).get("spec") or {}
+        grace = int(template.get("terminationGracePeriodSeconds", 30))
+        if grace < 30:
+            gaps.append(f"{deployment.ref}: terminationGracePeriodSeconds {grace} cuts in-flight completions when "
+                        "a rollout replaces a pod (at least 30)")
     return gaps
 
 

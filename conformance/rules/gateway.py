@@ -10,6 +10,10 @@ TLS_MODES = {"SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"}
 OLD_TLS = {"TLSV1_0", "TLSV1_1"}
 
 
+def _ingress_gateway_labels() -> dict[str, str]:
+    return pins.fixture("expectations/network.yaml")["groups"]["ingress-gateway"]["labels"]
+
+
 def _host(entry: str) -> str:
     """Gateway and VirtualService hosts may carry a `namespace/` prefix."""
     return entry.split("/", 1)[1] if "/" in entry else entry
@@ -22,8 +26,12 @@ def gateway_serves_tls_and_redirects(bundle: Bundle) -> list[str]:
     if not gateways:
         gaps.append("no Istio Gateway in the manifests, so nothing terminates TLS for external traffic")
     for gw in gateways:
-        if not gw.spec.get("selector"):
+        selector = gw.spec.get("selector") or {}
+        expected = _ingress_gateway_labels()
+        if not selector:
             gaps.append(f"{gw.ref}: selector is empty, so it binds to no gateway pods by label")
+        elif any(expected.get(k) != v for k, v in selector.items()):
+            gaps.append(f"{gw.ref}: selector {selector} does not match the ingress gateway's pods {expected}")
         https_hosts: set[str] = set()
         http_hosts: set[str] = set()
         for i, server in enumerate(gw.spec.get("servers") or []):
@@ -102,9 +110,13 @@ def routes_match_gateway_and_service(bundle: Bundle) -> list[str]:
                 gaps.append(f"{where}: destination {route.destination_host} has no port, but {svc.ref} has several")
             elif route.destination_port is not None and route.destination_port not in ports:
                 gaps.append(f"{where}: destination port {route.destination_port} is not a port of {svc.ref} ({ports})")
-            if svc.name == api["service"] and route.destination_port in (None, api["port"]) and any(
-                    api["path_prefix"].startswith(p) or p.startswith(api["path_prefix"]) for p in route.prefixes):
-                api_reached = True
+            if svc.name == api["service"] and route.destination_port in (None, api["port"]):
+                if any(api["path_prefix"].startswith(p) or p.startswith(api["path_prefix"]) for p in route.prefixes):
+                    api_reached = True
+                wider = [p for p in route.prefixes if not p.startswith(api["path_prefix"])]
+                if wider:
+                    gaps.append(f"{where}: routes {', '.join(wider)} to {svc.ref}, beyond the API prefix "
+                                f"{api['path_prefix']}, so health and metrics paths face the internet")
     if not api_reached:
         gaps.append(f"no VirtualService bound to a Gateway routes {api['path_prefix']} to Service {api['service']} "
                     f"port {api['port']}")

@@ -23,7 +23,22 @@ def strict_peer_authentication(bundle: Bundle) -> list[str]:
             port_mode = (setting or {}).get("mode", "UNSET")
             if port_mode != "STRICT":
                 gaps.append(f"{pa.ref}: portLevelMtls port {port} is {port_mode}, an exception to STRICT")
+    for envoy_filter in bundle.of_kind("EnvoyFilter"):
+        gaps.append(f"{envoy_filter.ref}: an EnvoyFilter rewrites the proxy's configuration below the policies "
+                    "checked here, and can undo mTLS, JWT and authorization")
     for pod in bundle.pods:
+        notes = pod.annotations
+        excluded = {p.strip() for p in notes.get("traffic.sidecar.istio.io/excludeInboundPorts", "").split(",")}
+        for port in sorted(pod.declared_ports()):
+            if str(port) in excluded:
+                gaps.append(f"{pod.owner.ref}: annotation traffic.sidecar.istio.io/excludeInboundPorts lets port "
+                            f"{port} bypass the sidecar, so it takes plaintext without mTLS or authorization")
+        included = notes.get("traffic.sidecar.istio.io/includeInboundPorts")
+        if included is not None and included.strip() != "*":
+            missing = sorted(p for p in pod.declared_ports() if str(p) not in {x.strip() for x in included.split(",")})
+            if missing:
+                gaps.append(f"{pod.owner.ref}: annotation traffic.sidecar.istio.io/includeInboundPorts leaves ports "
+                            f"{', '.join(map(str, missing))} outside the sidecar")
         applying = [pa for pa in policies if mesh.applies_to(pa, pod)]
         modes = {"mesh": [], "namespace": [], "workload": []}
         for pa in applying:

@@ -101,6 +101,12 @@ def api_ingress_only_from_gateway_and_scraping(bundle: Bundle) -> list[str]:
                 where = f"{policy.ref} ingress[{i}]"
                 if not ingress.get("ports"):
                     gaps.append(f"{where}: no ports, so every port of {name} is open to its peers")
+                for entry in ingress.get("ports") or []:
+                    port = entry.get("port")
+                    if port is not None and (pod.named_ports().get(port) if isinstance(port, str) and not
+                                             port.isdigit() else int(port)) not in pod.declared_ports():
+                        gaps.append(f"{where}: port {port} is not a port {pod.owner.ref} declares, so the traffic "
+                                    "it means to admit is blocked")
                 peers = ingress.get("from")
                 if not peers:
                     gaps.append(f"{where}: no from, so every source in and outside the cluster may connect to {name}")

@@ -32,6 +32,17 @@ MIN_ENFORCE_VERSION = (1, 25)
 VERSION_TAG = re.compile(r"^v?\d+(\.\d+)*([-+_.][0-9A-Za-z][0-9A-Za-z._+-]*)?$")
 
 
+QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+MULTIPLIERS = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+               "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def quantity(value) -> float | None:
+    """A Kubernetes resource quantity as a number (250m -> 0.25, 64Mi -> 67108864)."""
+    match = QUANTITY.match(str(value)) if value is not None else None
+    return float(match.group(1)) * MULTIPLIERS[match.group(2)] if match else None
+
+
 def containers(pod: PodTemplate) -> Iterator[Container]:
     return pod.containers()
 
@@ -127,6 +138,9 @@ def pod_stays_off_the_host(pod: PodTemplate) -> list[str]:
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.spec.get(field):
             gaps.append(f"{pod.owner.ref}: {field} is true")
+    if pod.spec.get("shareProcessNamespace"):
+        gaps.append(f"{pod.owner.ref}: shareProcessNamespace is true, so every container can see and signal the "
+                    "others' processes and read their memory and environment")
     for volume in pod.spec.get("volumes") or []:
         if "hostPath" in volume:
             path = (volume["hostPath"] or {}).get("path")
@@ -187,6 +201,11 @@ def pod_sets_resources(pod: PodTemplate) -> list[str]:
             for resource in ("cpu", "memory"):
                 if resource not in (resources.get(kind) or {}):
                     gaps.append(f"{c.ref}: resources.{kind}.{resource} is not set")
+        for resource in ("cpu", "memory"):
+            request = quantity((resources.get("requests") or {}).get(resource))
+            limit = quantity((resources.get("limits") or {}).get(resource))
+            if request is not None and limit is not None and request > limit:
+                gaps.append(f"{c.ref}: resources.requests.{resource} is above its limit, which the API server refuses")
     for volume in pod.spec.get("volumes") or []:
         empty_dir = volume.get("emptyDir")
         if empty_dir is not None and "sizeLimit" not in empty_dir:

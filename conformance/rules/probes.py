@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance import pins
+from conformance import mesh, pins
 from conformance.manifests import Bundle, Container
 from conformance.rules import rule
 
@@ -47,6 +47,12 @@ def _declares(container: Container, port) -> bool:
 @rule("PROBE-02")
 def probes_on_declared_ports(bundle: Bundle) -> list[str]:
     gaps = []
+    for pod in bundle.pods:
+        rewrite = (pod.annotations.get("sidecar.istio.io/rewriteAppHTTPProbers")
+                   or pod.labels.get("sidecar.istio.io/rewriteAppHTTPProbers"))
+        if str(rewrite).lower() == "false" and mesh.injection(bundle, pod) is None:
+            gaps.append(f"{pod.owner.ref}: sidecar.istio.io/rewriteAppHTTPProbers is false, so under STRICT mTLS "
+                        "the kubelet's plaintext probes are refused and the pods never become Ready")
     for c in _app_containers(bundle):
         for name in PROBES:
             probe = c.spec.get(name)

@@ -78,6 +78,8 @@ def cpu_requests_for_utilisation(bundle: Bundle) -> list[str]:
     for hpa, pod in scaled_workloads(bundle):
         if not hpa.spec.get("metrics"):
             gaps.append(f"{hpa.ref}: no metrics, so it scales on nothing")
+        elif not _cpu_metrics(hpa):
+            gaps.append(f"{hpa.ref}: does not scale on CPU, the load a chat completion puts on the pods")
         if pod is None or not _cpu_metrics(hpa):
             continue
         for c in pod.containers(("containers",)):

@@ -107,6 +107,17 @@ def secrets_from_vault_agent(bundle: Bundle) -> list[str]:
                 missing = [k for k in secret["keys"] if f".Data.data.{k}" not in template]
                 if missing:
                     gaps.append(f"{pod.owner.ref}: the template for {file} does not render key(s) {', '.join(missing)}")
+        if notes.get(f"{ANNOTATION}tls-skip-verify", "false").lower() == "true":
+            gaps.append(f"{pod.owner.ref}: {ANNOTATION}tls-skip-verify is true, so the agent trusts any Vault "
+                        "impostor with the secrets' token")
+        if notes.get(f"{ANNOTATION}service", "").startswith("http://"):
+            gaps.append(f"{pod.owner.ref}: {ANNOTATION}service is plain http, so tokens and secrets cross the "
+                        "network in clear")
+        if notes.get(f"{ANNOTATION}agent-run-as-user") == "0":
+            gaps.append(f"{pod.owner.ref}: {ANNOTATION}agent-run-as-user is 0, so the agent runs as root")
+        if notes.get(f"{ANNOTATION}agent-set-security-context", "true").lower() == "false":
+            gaps.append(f"{pod.owner.ref}: {ANNOTATION}agent-set-security-context is false, so the injected agent "
+                        "runs without the restricted security context")
         prepopulate = notes.get(f"{ANNOTATION}agent-pre-populate", "true") != "false"
         excluded = {p.strip() for p in notes.get("traffic.sidecar.istio.io/excludeOutboundPorts", "").split(",")}
         if prepopulate and mesh.injection(bundle, pod) is None and str(spec["port"]) not in excluded:
@@ -131,6 +142,9 @@ def role_bound_to_workload(bundle: Bundle) -> list[str]:
     for pod in bundle.pods:
         role = pod.annotations.get(f"{ANNOTATION}role")
         if role is None:
+            if pod.owner.ref in bound:
+                gaps.append(f"{pod.owner.ref}: no {ANNOTATION}role annotation, so its agent cannot log in as "
+                            f"{spec['role']}")
             continue
         if pod.owner.ref not in bound:
             gaps.append(f"{pod.owner.ref}: asks Vault for role {role} but runs as ServiceAccount "

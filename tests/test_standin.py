@@ -62,7 +62,7 @@ def standin_binary() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / "standin"
-        env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+        env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
         proc = subprocess.run([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), "."],
                               cwd=SOURCE, env=env, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, f"go build of fixtures/standin failed:\n{proc.stderr}"

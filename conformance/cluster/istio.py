@@ -93,10 +93,11 @@ class Kube:
             flags.append(f"--kube-context={self.context}")
         return flags
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120,
+                stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         argv = self.kubectl_argv(*args)
         try:
-            result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+            result = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False, timeout=timeout)
         except subprocess.TimeoutExpired as err:
             raise IstioError(f"kubectl {' '.join(args[:3])} did not answer within {timeout:g}s") from err
         if check and result.returncode != 0:

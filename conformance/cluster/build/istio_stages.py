@@ -40,8 +40,9 @@ AGENT_TAGS = ("agent", "disable_pgv", "grpcnotrace", "retrynotrace")
 HUB = "cortex.local/istio"
 PROXY_UID = 1337
 # ca-certificates for istiod's and the agent's outbound TLS (JWKS, OTLP); iptables and nftables for
-# pilot-agent's istio-iptables, which the CNI plugin and the validation init container share.
-ROOTFS_PACKAGES = ("ca-certificates", "iptables", "nftables", "iproute2")
+# pilot-agent's istio-iptables; curl, as in upstream's debug base, so that the proxy image also
+# serves as the probe client whose exit codes the MTLS and GW checks record.
+ROOTFS_PACKAGES = ("ca-certificates", "curl", "iptables", "nftables", "iproute2")
 BOOTSTRAP_IN_IMAGE = "/var/lib/istio/envoy/envoy_bootstrap_tmpl.json"
 IMAGE_LAYOUT = 1
 

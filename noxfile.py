@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import nox
+import nox.command
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -75,3 +76,57 @@ def bench(session: nox.Session) -> None:
 def report(session: nox.Session) -> None:
     """Build report.html, report.md and report.json from the results in -- --report-dir DIR."""
     session.run("python", "-m", "conformance.report", *session.posargs)
+
+
+def _report_dir(posargs: list[str]) -> str:
+    for i, arg in enumerate(posargs):
+        if arg == "--report-dir" and i + 1 < len(posargs):
+            return posargs[i + 1]
+        if arg.startswith("--report-dir="):
+            return arg.split("=", 1)[1]
+    return str(REPORTS)
+
+
+def _conformance(session: nox.Session, *extra: str) -> None:
+    _install(session, "live")
+    _schemas(session)
+    if shutil.which("docker") is None and "--target" not in session.posargs:
+        session.error("Docker is not installed: install docker.io (the build path starts its own dockerd) "
+                      "or use `nox -s static`")
+    args = ["conformance/checks", "-m", "static or live", "--run-name", "conformance", *extra, *session.posargs]
+    failed = None
+    try:
+        session.run("python", "-m", "pytest", *args)
+    except nox.command.CommandFailed as exc:
+        failed = exc
+    # The report is built from whatever the run recorded, failures included.
+    report_dir = _report_dir(session.posargs)
+    session.run("python", "-m", "conformance.report", "--report-dir", report_dir, success_codes=[0, 1])
+    if failed is not None:
+        session.error(f"conformance failed (pytest {failed.reason}); the report is {report_dir}/report.html")
+
+
+@nox.session(default=False)
+def cluster(session: nox.Session) -> None:
+    """Create or reuse the kind cluster with Istio, a dev-mode Vault and metrics-server (kept)."""
+    _install(session, "live")
+    session.run("python", "-m", "conformance.cluster.environment", "up", *session.posargs)
+
+
+@nox.session(default=False)
+def conformance(session: nox.Session) -> None:
+    """Cluster, the dev overlay with stand-ins, static and live checks, report; -- --keep keeps it."""
+    _conformance(session)
+
+
+@nox.session(default=False)
+def hermetic(session: nox.Session) -> None:
+    """`conformance -- --images build`: every image built from package registries, nothing pulled."""
+    _conformance(session, "--images", "build")
+
+
+@nox.session(default=False)
+def down(session: nox.Session) -> None:
+    """Delete the kind cluster the suite created."""
+    _install(session, "live")
+    session.run("python", "-m", "conformance.cluster.environment", "down", *session.posargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,10 @@ def repo_copy(tmp_path) -> Path:
 
 
 def run_static(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "conformance/checks", "-m", "static", "-q",
-                           "-p", "no:cacheprovider", "--report-dir", str(root / "reports"), *args],
-                          cwd=root, capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="cortex-reports-") as reports:
+        return subprocess.run([sys.executable, "-m", "pytest", "conformance/checks", "-m", "static", "-q",
+                               "-p", "no:cacheprovider", "--report-dir", reports, *args],
+                              cwd=root, capture_output=True, text=True, check=False)
 
 
 def replace(path: Path, old: str, new: str) -> None:

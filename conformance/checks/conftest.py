@@ -1,5 +1,6 @@
-"""The live environment as one session-scoped fixture: up before the first live check, down after
-the last one (in a finally, so Ctrl-C and crashes clean up too, unless --keep)."""
+"""The live environment as one session-scoped fixture, up before the first live check and down after
+the last one (in a finally, so Ctrl-C and crashes clean up too, unless --keep), and the helpers the
+live checks share."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cluster.environment import Environment, Options
+from conformance import observe
+from conformance.cluster.environment import DEV_NAMESPACE, Environment, Options
 from conformance.errors import ConformanceError
+from conformance.manifests import PodTemplate
+from conformance.probe import Gateway
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +38,18 @@ def live(request: pytest.FixtureRequest, run_state):
             env.down()
         except ConformanceError as exc:
             writer.line(f"error while cleaning up: {exc}", red=True)
+
+
+@pytest.fixture(scope="session")
+def gateway(live) -> Gateway:
+    spec = observe.expectations()["gateway"]
+    return Gateway(spec["host"], spec["http_port"], spec["https_port"], live.overlay.tls.ca_pem)
+
+
+@pytest.fixture
+def admitted(live) -> list[PodTemplate]:
+    """The cortex-api pods as admitted, as pod templates the static rules understand."""
+    pods = observe.api_pods(live.kube)
+    if not pods:
+        pytest.fail(f"no cortex-api pod in {DEV_NAMESPACE}", pytrace=False)
+    return [observe.as_template(p) for p in pods]

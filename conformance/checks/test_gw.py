@@ -2,6 +2,7 @@
 
 import pytest
 
+from conformance import observe
 from conformance.plugin import holds
 from conformance.rules import gateway
 
@@ -27,3 +28,34 @@ def test_routes_match_gateway_and_service(bundle):
 def test_only_through_gateway(bundle):
     """GW-03: no LoadBalancer or NodePort Service, Ingress, Gateway API route, hostPort or hostNetwork."""
     holds(gateway.only_through_gateway(bundle))
+
+
+# --- live ---------------------------------------------------------------------------------------------
+
+live = pytest.mark.live
+
+
+@live
+@pytest.mark.control("GW-01")
+def test_http_redirects_to_https(live, gateway, evidence):
+    """GW-01: plain HTTP to the gateway is redirected to HTTPS, never served."""
+    spec = observe.expectations()["gateway"]
+    result = gateway.request(spec["api_path"], scheme="http")
+    evidence.append(result.evidence())
+    location = result.headers.get("location", "")
+    if result.status not in spec["redirect_statuses"] or not location.startswith(f"https://{spec['host']}"):
+        pytest.fail(f"Gateway cortex-dev/cortex-api: HTTP got {result.status or f'curl exit {result.exit_code}'} "
+                    f"with location {location or 'none'}, expected a redirect to https://{spec['host']}",
+                    pytrace=False)
+
+
+@live
+@pytest.mark.control("GW-02")
+def test_https_reaches_cortex_api(live, gateway, evidence):
+    """GW-02: HTTPS through the gateway, with the run's certificate and a valid token, reaches cortex-api."""
+    valid = live.tokens.case("valid")
+    result = gateway.request("/v1/models", headers=valid.headers, what="the valid token")
+    evidence.append(result.evidence())
+    if result.status != 200 or '"object"' not in result.body:
+        pytest.fail(f"Gateway cortex-dev/cortex-api: GET /v1/models got "
+                    f"{result.status or f'curl exit {result.exit_code}'}, expected 200 from cortex-api", pytrace=False)

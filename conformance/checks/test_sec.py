@@ -104,3 +104,72 @@ def test_namespace_enforces_restricted(bundle):
 def test_service_account_token_not_mounted(bundle):
     """SEC-06: pods run as their own ServiceAccount, whose token is not auto-mounted."""
     holds(podsecurity.service_account_token_not_mounted(bundle))
+
+
+# --- live: the pods as admitted ----------------------------------------------------------------------
+
+live = pytest.mark.live
+
+
+@live
+@pytest.mark.control("SEC-01")
+@pytest.mark.parametrize("check", podsecurity.RESTRICTED_POD_CHECKS,
+                         ids=[c.__name__.removeprefix("pod_") for c in podsecurity.RESTRICTED_POD_CHECKS])
+def test_admitted_pods_meet_restricted(admitted, check):
+    """SEC-01: the pods as admitted, injected istio-proxy and vault-agent included, still meet restricted."""
+    holds([gap for pod in admitted for gap in check(pod)])
+
+
+@live
+@pytest.mark.control("SEC-02")
+def test_admitted_pods_read_only_root(admitted):
+    """SEC-02: every admitted container, injected ones included, has a read-only root filesystem."""
+    holds([gap for pod in admitted for gap in podsecurity.pod_has_read_only_root(pod)])
+
+
+@live
+@pytest.mark.control("SEC-03")
+def test_admitted_pods_bounded(admitted):
+    """SEC-03: every admitted container, injected ones included, has CPU and memory requests and limits."""
+    holds([gap for pod in admitted for gap in podsecurity.pod_sets_resources(pod)])
+
+
+@live
+@pytest.mark.control("SEC-04")
+def test_admitted_images_resolved_to_digests(admitted):
+    """SEC-04: every running container's image resolved to a content digest."""
+    gaps = []
+    for pod in admitted:
+        for status in (pod.template.get("status") or {}).get("containerStatuses") or []:
+            if "sha256:" not in status.get("imageID", ""):
+                gaps.append(f"{pod.owner.ref} container {status['name']}: image {status.get('image')} has no "
+                            f"digest ({status.get('imageID') or 'no imageID'})")
+    holds(gaps)
+
+
+PRIVILEGED_POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: conformance-privileged-probe
+  namespace: {namespace}
+spec:
+  containers:
+    - name: probe
+      image: {image}
+      securityContext:
+        privileged: true
+"""
+
+
+@live
+@pytest.mark.control("SEC-05")
+def test_api_server_rejects_privileged_pod(live, evidence):
+    """SEC-05: Pod Security Admission refuses a privileged pod in the namespace (server-side dry run)."""
+    manifest = PRIVILEGED_POD.format(namespace="cortex-dev", image=live.images.refs["conformance-client"])
+    result = live.kube.run("create", "--dry-run=server", "-f", "-", input=manifest, check=False)
+    evidence.append({"command": "kubectl create --dry-run=server -f <privileged pod>", "exit_code": result.returncode,
+                     "note": (result.stderr or result.stdout).strip()[-300:]})
+    if result.returncode == 0:
+        pytest.fail("Namespace cortex-dev: the API server admitted a privileged pod", pytrace=False)
+    assert 'violates PodSecurity "restricted' in result.stderr, result.stderr

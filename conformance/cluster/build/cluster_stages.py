@@ -319,10 +319,20 @@ def _systemd_setup(root: Path, log: Path) -> None:
 
 
 def _containerd_config(root: Path, pause_ref: str) -> None:
+    """kind's containerd config with our pause tag and OOM score adjustments clamped.
+
+    Lowering a process's oom_score_adj needs CAP_SYS_RESOURCE, which this VM's bounding set
+    lacks, so runc init dies ("can't get final child's PID from pipe: EOF") on every pod sandbox
+    kubelet asks for at -998. restrict_oom_score_adj (meant for rootless) keeps each container at
+    or above containerd's own score instead.
+    """
     config = root / "etc/containerd/config.toml"
-    text = config.read_text()
-    lines = [f'  sandbox_image = "{pause_ref}"' if line.strip().startswith("sandbox_image") else line
-             for line in text.splitlines()]
+    replaced = {"sandbox_image": f'  sandbox_image = "{pause_ref}"',
+                "restrict_oom_score_adj": "  restrict_oom_score_adj = true"}
+    lines = []
+    for line in config.read_text().splitlines():
+        key = line.strip().split(" ", 1)[0]
+        lines.append(replaced.get(key, line))
     config.write_text("\n".join(lines) + "\n")
 
 
@@ -453,7 +463,8 @@ register(Stage(
     inputs=lambda ctx: {
         "kind": ctx.pins["kind"]["version"], "kubernetes": _k8s_version(ctx), "refs": component_refs(ctx),
         "fixtures": {name: file_digest(BUILD_FIXTURES / name) for name in ("kube-router.yaml", "default-storage.yaml")},
-        "layout": 1,
+        # The recipe's revision: raise it when the build code changes what the node contains.
+        "layout": 2,
     },
     deps=("rootfs-node", "kubernetes", "crictl", "component-images"),
     build=_node_image_build,

@@ -8,8 +8,8 @@ that cache entries do not depend on where a wrapper module happens to live.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -112,9 +112,32 @@ def install(
     if tags:
         argv.append(f"-tags={','.join(tags)}")
     argv += [f"{pkg}@{version}" for pkg in pkgs]
-    _run(argv, cwd=None, env=go_env(cgo=cgo, extra={**(env or {}), "GOBIN": str(out_dir)}), log=log,
-         what=f"go install {', '.join(pkgs)}@{version}")
+    try:
+        _run(argv, cwd=None, env=go_env(cgo=cgo, extra={**(env or {}), "GOBIN": str(out_dir)}), log=log,
+             what=f"go install {', '.join(pkgs)}@{version}")
+    except GoBuildError:
+        # go install asks the proxy for the module's version list to report deprecation; the
+        # filtered proxy here refuses some lists (403) while serving the version itself. A
+        # wrapper module requires the exact version and never asks for the list.
+        if "loading deprecation" not in log.read_text():
+            raise
+        module = _module_of(pkgs[0], version, log=log)
+        return wrapper_build(module, version, pkgs, out_dir, workdir=out_dir.parent / "wrapper", log=log,
+                             ld=ld, cgo=cgo, tags=tags, env=env)
     return [out_dir / binary_name(pkg) for pkg in pkgs]
+
+
+def _module_of(package: str, version: str, *, log: Path) -> str:
+    """The module that holds ``package`` at ``version``: the longest prefix the proxy serves."""
+    parts = package.split("/")
+    for end in range(len(parts), 1, -1):
+        candidate = "/".join(parts[:end])
+        try:
+            download(candidate, version, log=log)
+        except GoBuildError:
+            continue
+        return candidate
+    raise GoBuildError(f"no module at {version} holds {package}")
 
 
 def wrapper_build(

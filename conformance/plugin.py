@@ -267,7 +267,7 @@ def _git() -> dict[str, Any]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
-    if state is None or not state.results or getattr(session.config.option, "collectonly", False):
+    if state is None or not state.results or session.config.option.collectonly or not _targets_checks(session.config):
         return
     document = {
         "schema": "cortex-conformance/results",

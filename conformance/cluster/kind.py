@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_kind import KindCluster
-
 from conformance import pins
 from conformance.cluster.kube import Kube, last_line
 from conformance.errors import PreflightError
@@ -57,7 +55,10 @@ class Cluster:
     def kube(self) -> Kube:
         return Kube(kubeconfig=self.kubeconfig, context=f"kind-{self.name}", env=self.env)
 
-    def _kind_cluster(self) -> KindCluster:
+    def _kind_cluster(self):
+        # Imported here: the static tier's venv has no live-tier packages.
+        from pytest_kind import KindCluster
+
         self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         return KindCluster(self.name, kubeconfig=self.kubeconfig, image=self.node_image,
                            kind_path=Path(self.kind_binary), kubectl_path=Path(Kube().binary))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from conformance import pins
-from conformance.cluster.environment import DEV_NAMESPACE
 from conformance.cluster.kube import Kube
 from conformance.manifests import K8sObject, PodTemplate
 
+DEV_NAMESPACE = "cortex-dev"
 API_SELECTOR = "app.kubernetes.io/name=cortex-api"
 
 

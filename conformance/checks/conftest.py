@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from conformance import observe
-from conformance.cluster.environment import DEV_NAMESPACE, Environment, Options
 from conformance.errors import ConformanceError
 from conformance.manifests import PodTemplate
 from conformance.probe import Gateway
@@ -17,6 +16,9 @@ from conformance.probe import Gateway
 
 @pytest.fixture(scope="session")
 def live(request: pytest.FixtureRequest, run_state):
+    # Imported here: the static tier's venv has none of the live tier's packages.
+    from conformance.cluster.environment import Environment, Options
+
     config = request.config
     writer = config.get_terminal_writer()
     options = Options(target=config.getoption("target"), context=config.getoption("context"),
@@ -51,5 +53,5 @@ def admitted(live) -> list[PodTemplate]:
     """The cortex-api pods as admitted, as pod templates the static rules understand."""
     pods = observe.api_pods(live.kube)
     if not pods:
-        pytest.fail(f"no cortex-api pod in {DEV_NAMESPACE}", pytrace=False)
+        pytest.fail(f"no cortex-api pod in {observe.DEV_NAMESPACE}", pytrace=False)
     return [observe.as_template(p) for p in pods]

@@ -39,9 +39,9 @@ from conformance.cluster import platform, preflight
 from conformance.cluster.kube import Kube, KubeError
 from conformance.errors import ConformanceError, PreflightError
 from conformance.manifests import OVERLAYS, kubectl, load_overlay
+from conformance.observe import DEV_NAMESPACE
 from conformance.wait import wait_until
 
-DEV_NAMESPACE = "cortex-dev"
 CLIENT_NAMESPACES = ("monitoring", "conformance-unrelated", "redis")
 GATEWAY_NAMESPACE = "istio-ingress"
 OWNER_LABEL = "app.kubernetes.io/managed-by"

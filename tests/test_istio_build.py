@@ -84,6 +84,7 @@ def test_build_values_name_our_images_and_pull_values_the_release():
     build = istio.image_values("build", istiod)
     assert build["image"] == image_refs(pins.load())["istiod"]
     assert build["global"]["proxy"]["image"] == image_refs(pins.load())["istio-proxy"]
+    assert build["global"]["proxy_init"]["image"] == image_refs(pins.load())["istio-proxy"]
     pull = istio.image_values("pull", istiod)
     assert pull == {"global": {"hub": ISTIO["pull_hub"], "tag": str(ISTIO["pull_tag"])}}
     assert istio.image_refs("pull") == {}

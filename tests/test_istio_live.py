@@ -161,7 +161,10 @@ def proof() -> Iterator[Proof]:
         dev = load_overlay(OVERLAYS / "dev")
         written = conformance_overlay.write_overlay(work / "overlay", images=standins, jwks=keys.jwks_json())
         _apply(kube, render(written.path))
-        _apply(kube, CLIENTS.read_text().replace("PROXY_IMAGE", proxy_image))
+        clients = CLIENTS.read_text().replace("PROXY_IMAGE", proxy_image)
+        # A pod's containers cannot be changed in place: replace the clients of an earlier run.
+        kube.kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=true", stdin=clients, timeout=120)
+        _apply(kube, clients)
         istio.wait_rolled_out(kube, APP_NAMESPACE, "deployment/cortex-api", timeout=300)
         for pod in (MESH_CLIENT, PLAINTEXT_CLIENT):
             kube.kubectl("wait", "-n", "istio-ingress", f"pod/{pod}", "--for=condition=Ready", "--timeout=180s",

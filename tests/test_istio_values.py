@@ -131,7 +131,10 @@ def test_build_runs_our_images(rendered):
     objects = rendered["build"]
     images = {c.spec["image"] for o in objects if (pod := pod_template_of(o)) for c in pod.containers()}
     assert images == {refs["istiod"], refs["istio-cni"], "auto"}, f"images: {images}"
-    assert _injector_values(objects)["global"]["proxy"]["image"] == refs["istio-proxy"]
+    injected = _injector_values(objects)["global"]
+    # Both: istio-proxy and the istio-validation init container of Istio CNI.
+    assert injected["proxy"]["image"] == refs["istio-proxy"]
+    assert injected["proxy_init"]["image"] == refs["istio-proxy"]
 
 
 def test_pull_runs_the_pinned_release(rendered):

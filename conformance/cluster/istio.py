@@ -38,6 +38,9 @@ GATEWAY_RELEASE = "istio-ingressgateway"
 GATEWAY_LABELS = {"istio": "ingressgateway"}
 GATEWAY_NODE_PORTS = {"http": 30080, "https": 30443}
 VALUES_DIR = pinfile.FIXTURES / "istio"
+OTEL_COLLECTOR = VALUES_DIR / "otel-collector.yaml"
+CRD_LABEL = "app.kubernetes.io/part-of=istio"
+OTEL_NAMESPACE = "observability"
 # Waiting states a pod does not leave by itself: an install that hits one has failed.
 _STUCK = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CrashLoopBackOff",
           "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
@@ -150,7 +153,9 @@ def image_values(source: str, release: Release, pins: Mapping[str, Any] | None =
     refs = image_refs(source, pins)
     # A value with a "/" is taken by the charts as a whole image reference, not hub/name:tag.
     if release.name == "istiod":
-        return {"image": refs["istiod"], "global": {"proxy": {"image": refs["istio-proxy"]}}}
+        # proxy_init names the image of the istio-validation init container that Istio CNI adds.
+        return {"image": refs["istiod"], "global": {"proxy": {"image": refs["istio-proxy"]},
+                                                    "proxy_init": {"image": refs["istio-proxy"]}}}
     if release.name == "istio-cni":
         return {"image": refs["istio-cni"]}
     return {}
@@ -214,9 +219,19 @@ def render(source: str, *, tools: Tools | None = None, pins: Mapping[str, Any] |
     return "".join(out)
 
 
-def _stuck_pod(kube: Kube, namespace: str) -> str | None:
-    """The first pod of ``namespace`` in a state it will not leave by itself, as a one-line reason."""
-    result = kube.kubectl("get", "pods", "-n", namespace, "-o", "json", check=False)
+def _selector(kube: Kube, namespace: str, workload: str) -> str | None:
+    """The label selector of a Deployment or DaemonSet, as ``k=v,...``; None while it does not exist."""
+    result = kube.kubectl("get", "-n", namespace, workload, "-o", "jsonpath={.spec.selector.matchLabels}", check=False)
+    if result.returncode != 0 or not result.stdout.strip():
+        return None
+    return ",".join(f"{k}={v}" for k, v in sorted(json.loads(result.stdout).items()))
+
+
+def _stuck_pod(kube: Kube, namespace: str, selector: str | None) -> str | None:
+    """The first selected pod in a state it will not leave by itself, as a one-line reason."""
+    if selector is None:
+        return None
+    result = kube.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json", check=False)
     if result.returncode != 0:
         return None
     for pod in json.loads(result.stdout).get("items", []):
@@ -240,16 +255,19 @@ def wait_rolled_out(kube: Kube, namespace: str, workload: str, *, timeout: float
         return result.returncode == 0
 
     wait_until(f"{workload} in {namespace} to roll out", rolled_out, timeout=timeout, interval=0.5,
-               fail=lambda: _stuck_pod(kube, namespace))
+               fail=lambda: _stuck_pod(kube, namespace, _selector(kube, namespace, workload)))
 
 
 def _wait_crds(kube: Kube, *, timeout: float) -> None:
     def established() -> bool:
-        result = kube.kubectl("wait", "--for=condition=Established", "crd", "-l", "chart=istio", "--timeout=20s",
+        result = kube.kubectl("wait", "--for=condition=Established", "crd", "-l", CRD_LABEL, "--timeout=20s",
                               check=False, timeout=60)
+        if "no matching resources" in result.stderr:
+            # The chart labels its CRDs; none with the label means the selector is wrong, not slow.
+            raise IstioError(f"istio-base installed no CRD labelled {CRD_LABEL}")
         return result.returncode == 0
 
-    wait_until("the Istio CRDs (label chart=istio) to be Established", established, timeout=timeout, interval=0.5)
+    wait_until(f"the Istio CRDs ({CRD_LABEL}) to be Established", established, timeout=timeout, interval=0.5)
 
 
 def install(
@@ -279,6 +297,8 @@ def install(
                 _wait_crds(kube, timeout=timeout)
             for workload in release.workloads:
                 wait_rolled_out(kube, release.namespace, workload, timeout=timeout)
+    progress(f"istio: the otel-tracing collector address ({OTEL_COLLECTOR.name})")
+    kube.kubectl("apply", "--server-side", "--field-manager=cortex-conformance", "-f", str(OTEL_COLLECTOR))
 
 
 def uninstall(kube: Kube, *, tools: Tools | None = None, timeout: float = 300) -> None:
@@ -290,7 +310,7 @@ def uninstall(kube: Kube, *, tools: Tools | None = None, timeout: float = 300) -
             _helm(tools, ["uninstall", release.name, "--namespace", release.namespace, "--wait",
                           f"--timeout={int(timeout)}s", *kube.helm_flags()], what=f"helm uninstall {release.name}",
                   timeout=timeout + 30)
-    for namespace in (GATEWAY_NAMESPACE, SYSTEM_NAMESPACE):
+    for namespace in (OTEL_NAMESPACE, GATEWAY_NAMESPACE, SYSTEM_NAMESPACE):
         kube.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true",
                      f"--timeout={int(timeout)}s", timeout=timeout + 30)
 

@@ -78,8 +78,10 @@ class Proof:
     def create(self) -> None:
         config = FIXTURES / "build" / "kind-proof.yaml"
         if self.single:
+            document = yaml.safe_load(config.read_text())
+            document["nodes"] = [{"role": "control-plane"}]
             config = self.tmp / "kind-single.yaml"
-            config.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n")
+            config.write_text(yaml.safe_dump(document))
         self.kind("create", "cluster", f"--name={self.name}", f"--image={self.set['images']['node']['ref']}",
                   f"--config={config}", f"--kubeconfig={self.kubeconfig}", "--wait=5m", timeout=900)
 

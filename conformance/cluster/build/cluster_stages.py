@@ -196,7 +196,7 @@ def _rootfs_stage(name: str, packages: tuple[str, ...], summary: str) -> Stage:
         name=name, group="cluster", summary=summary,
         inputs=lambda ctx: {"suite": _b(ctx)["debian_suite"], "mirror": _b(ctx)["debian_mirror"],
                             "packages": sorted(packages)},
-        build=build,
+        build=build, background=True,
     ))
 
 

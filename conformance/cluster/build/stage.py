@@ -11,6 +11,7 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -50,6 +51,7 @@ class Stage:
     inputs: Callable[[Context], Mapping[str, Any]]
     build: Callable[[Context, Path], Mapping[str, Any]]
     deps: tuple[str, ...] = ()
+    background: bool = False  # mostly waiting on the network or the disk: may overlap a compile
 
 
 REGISTRY: dict[str, Stage] = {}
@@ -103,29 +105,45 @@ class Outcome:
     seconds: float
 
 
+def _ensure_one(stage: Stage, ctx: Context, progress: Callable[[str], None]) -> Outcome:
+    started = time.monotonic()
+    inputs = full_inputs(stage, ctx)
+    hit = stage_cache.lookup(stage.name, inputs) is not None
+    progress(f"{stage.name}: {'cached' if hit else 'building'} ...")
+
+    def build(tmp: Path) -> Mapping[str, Any]:
+        began = time.monotonic()
+        result = dict(stage.build(ctx, tmp))
+        result["build_seconds"] = round(time.monotonic() - began, 1)
+        return result
+
+    entry = stage_cache.ensure(stage.name, inputs, build)
+    loaded = 0
+    for image in entry.result.get("images", {}).values():
+        loaded += images.ensure_loaded(image["ref"], entry.path / image["archive"], image["id"])
+    return Outcome(entry=entry, loaded_images=loaded, seconds=time.monotonic() - started)
+
+
 def run(names: Iterable[str], *, progress: Callable[[str], None] = lambda _m: None) -> dict[str, Outcome]:
-    """Build or reuse every stage in ``names`` (with dependencies); make sure their images are loaded."""
+    """Build or reuse every stage in ``names`` (with dependencies); make sure their images are loaded.
+
+    Stages marked ``background`` (debootstrap: network and disk, little CPU) run one after another
+    in a second thread while the Go compiles use both cores; one at a time because they share
+    the .deb cache. Everything else runs in dependency order on the calling thread.
+    """
     ctx = Context(pins=pins.load())
+    order = closure(names)
     outcomes: dict[str, Outcome] = {}
-    for name in closure(names):
-        stage = REGISTRY[name]
-        started = time.monotonic()
-        inputs = full_inputs(stage, ctx)
-        hit = stage_cache.lookup(name, inputs) is not None
-        progress(f"{name}: {'cached' if hit else 'building'} ...")
-
-        def build(tmp: Path, stage: Stage = stage) -> Mapping[str, Any]:
-            began = time.monotonic()
-            result = dict(stage.build(ctx, tmp))
-            result["build_seconds"] = round(time.monotonic() - began, 1)
-            return result
-
-        entry = stage_cache.ensure(name, inputs, build)
-        ctx.done[name] = entry
-        loaded = 0
-        for image in entry.result.get("images", {}).values():
-            loaded += images.ensure_loaded(image["ref"], entry.path / image["archive"], image["id"])
-        outcomes[name] = Outcome(entry=entry, loaded_images=loaded, seconds=time.monotonic() - started)
+    side = [name for name in order if REGISTRY[name].background and not REGISTRY[name].deps]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-background") as pool:
+        futures = {}
+        for name in side:
+            # Each background stage waits for the one before it inside the single worker.
+            futures[name] = pool.submit(_ensure_one, REGISTRY[name], ctx, progress)
+        for name in order:
+            outcome = futures[name].result() if name in futures else _ensure_one(REGISTRY[name], ctx, progress)
+            ctx.done[name] = outcome.entry
+            outcomes[name] = outcome
     return outcomes
 
 

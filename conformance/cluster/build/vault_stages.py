@@ -102,7 +102,7 @@ register(Stage(
     name="rootfs-client", group="vault", summary="Debian minbase with curl and CA roots, for probe pods",
     inputs=lambda ctx: {"suite": ctx.pins["build"]["debian_suite"], "mirror": ctx.pins["build"]["debian_mirror"],
                         "packages": sorted(CLIENT_PACKAGES)},
-    build=_client_rootfs_build,
+    build=_client_rootfs_build, background=True,
 ))
 
 

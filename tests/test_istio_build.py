@@ -25,7 +25,10 @@ def _go_list(module_at: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def upstream_gomod() -> str:
     path, version = module_of(pins.load())
-    result = _go_list(f"{path}@{version}")
+    try:
+        result = _go_list(f"{path}@{version}")
+    except gobuild.GoBuildError as err:
+        pytest.skip(str(err))
     if result.returncode != 0:
         pytest.skip(f"the Go module proxy did not serve {path}@{version}: {result.stderr.strip()[-200:]}")
     return (subprocess.run(["cat", json.loads(result.stdout)["GoMod"]], capture_output=True, text=True,

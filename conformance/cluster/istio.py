@@ -1,4 +1,5 @@
-"""Istio in the conformance cluster: istio-base, istiod, Istio CNI and the ingress gateway.
+"""Istio in the conformance cluster: istio-base, istiod, Istio CNI, the ingress gateway and the
+address of the otel-tracing collector.
 
 The charts and helm come from the istio module (stage ``istio-charts``); the values from
 fixtures/istio/. The two image sources differ only in values: ``build`` points the charts at our
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -179,9 +181,11 @@ def _helm(tools: Tools, args: Sequence[str], *, what: str, timeout: float = 300)
         raise PreflightError(f"helm not found at {tools.helm}: run `python -m conformance.cluster.build "
                              "--stage istio-charts`")
     with tempfile.TemporaryDirectory(prefix="cortex-helm-") as home:
-        # helm keeps repositories and caches under $HOME; none of it is wanted between runs.
+        # helm keeps repositories and caches under $HOME; none of it is wanted between runs. The
+        # user's kubeconfig stays the default for a Kube without one, as it is for kubectl.
         env = {"PATH": "/usr/bin:/bin", "HOME": home, "HELM_CACHE_HOME": f"{home}/cache",
-               "HELM_CONFIG_HOME": f"{home}/config", "HELM_DATA_HOME": f"{home}/data"}
+               "HELM_CONFIG_HOME": f"{home}/config", "HELM_DATA_HOME": f"{home}/data",
+               "KUBECONFIG": os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")}
         try:
             result = subprocess.run([str(tools.helm), *args], capture_output=True, text=True, check=False,
                                     env=env, timeout=timeout)
@@ -279,7 +283,8 @@ def install(
     timeout: float = 600,
     progress=lambda _message: None,
 ) -> None:
-    """Install or upgrade the four releases in order and wait until each is rolled out.
+    """Install or upgrade the four releases in order, waiting until each is rolled out, then the
+    collector Service the mesh's otel-tracing provider names (fixtures/istio/otel-collector.yaml).
 
     Idempotent: ``helm upgrade --install`` leaves an installed, unchanged release as it is. The
     images of ``image_refs(source)`` must already be in the cluster's nodes (``kind load``).

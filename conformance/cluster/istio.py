@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from conformance import pins as pinfile
-from conformance.errors import ConformanceError, PreflightError
+from conformance.errors import ConformanceError, PreflightError, WaitTimeout
 from conformance.wait import wait_until
 
 SOURCES = ("build", "pull")
@@ -262,6 +262,14 @@ def wait_rolled_out(kube: Kube, namespace: str, workload: str, *, timeout: float
                fail=lambda: _stuck_pod(kube, namespace, _selector(kube, namespace, workload)))
 
 
+def save_evidence(kube: Kube, namespace: str, directory: Path) -> Path:
+    """Events, pods and logs of ``namespace`` under ``directory``, by the live tier's own routine."""
+    from conformance.cluster.kube import Kube as LiveKube
+
+    return LiveKube(kubeconfig=kube.kubeconfig, context=kube.context,
+                    binary=shutil.which(kube.kubectl_binary) or kube.kubectl_binary).save_evidence(namespace, directory)
+
+
 def _wait_crds(kube: Kube, *, timeout: float) -> None:
     def established() -> bool:
         result = kube.kubectl("wait", "--for=condition=Established", "crd", "-l", CRD_LABEL, "--timeout=20s",
@@ -282,12 +290,15 @@ def install(
     pins: Mapping[str, Any] | None = None,
     timeout: float = 600,
     progress=lambda _message: None,
+    evidence: Path | None = None,
 ) -> None:
     """Install or upgrade the four releases in order, waiting until each is rolled out, then the
     collector Service the mesh's otel-tracing provider names (fixtures/istio/otel-collector.yaml).
 
     Idempotent: ``helm upgrade --install`` leaves an installed, unchanged release as it is. The
-    images of ``image_refs(source)`` must already be in the cluster's nodes (``kind load``).
+    images of ``image_refs(source)`` must already be in the cluster's nodes (``kind load``). With
+    ``evidence`` (the report directory), a failed rollout leaves the namespace's events, pods and
+    logs under ``evidence/evidence/<namespace>/``, as every other live-tier wait does.
     """
     _check_source(source)
     tools = tools or built_tools()
@@ -301,7 +312,13 @@ def install(
             if release.name == "istio-base":
                 _wait_crds(kube, timeout=timeout)
             for workload in release.workloads:
-                wait_rolled_out(kube, release.namespace, workload, timeout=timeout)
+                try:
+                    wait_rolled_out(kube, release.namespace, workload, timeout=timeout)
+                except WaitTimeout as err:
+                    if evidence is None:
+                        raise
+                    saved = save_evidence(kube, release.namespace, evidence)
+                    raise WaitTimeout(f"{err}; events, pods and logs saved in {saved}") from err
     progress(f"istio: the otel-tracing collector address ({OTEL_COLLECTOR.name})")
     kube.kubectl("apply", "--server-side", "--field-manager=cortex-conformance", "-f", str(OTEL_COLLECTOR))
 

@@ -120,6 +120,9 @@ def test_gateway_pods_are_the_ones_the_overlay_selects(rendered, dev_bundle, sou
         selector = gateway.spec.get("selector") or {}
         assert selector_matches(selector, pod.labels), f"{gateway.ref} selector {selector} misses {pod.labels}"
     service = _one(rendered[source], "Service", istio.GATEWAY_RELEASE)
+    # Clients in istio-ingress carry istio: ingressgateway to pass the NetworkPolicy; the Service
+    # must also select on app, or they would become its endpoints.
+    assert service.spec["selector"] == {"app": "istio-ingressgateway", "istio": "ingressgateway"}
     node_ports = {p["name"]: p.get("nodePort") for p in service.spec["ports"]}
     assert node_ports["http2"] == istio.GATEWAY_NODE_PORTS["http"]
     assert node_ports["https"] == istio.GATEWAY_NODE_PORTS["https"]

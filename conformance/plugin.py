@@ -216,6 +216,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             problems.append(f"{item.nodeid}: a control check needs a static or live marker")
     if problems:
         raise pytest.UsageError("\n".join(problems))
+    items.sort(key=_run_order)
+
+
+# Static checks first; then live checks that only look, then those that disturb the workload
+# (readiness and liveness toggles, a node drain), and CPU load last, since it scales the Deployment.
+LIVE_ORDER = ("SEC", "MTLS", "GW", "JWT", "VAULT", "NET", "AVAIL-04", "PROBE-01", "PROBE", "AVAIL", "HPA")
+
+
+def _run_order(item: pytest.Item) -> int:
+    if _tier_of(item) != "live":
+        return 0
+    control = _control_of(item) or ""
+    return 1 + next((i for i, prefix in enumerate(LIVE_ORDER) if control.startswith(prefix)), len(LIVE_ORDER))
 
 
 @pytest.hookimpl(wrapper=True)

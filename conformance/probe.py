@@ -48,10 +48,11 @@ class Result:
 
 def _parse_curl(output: str) -> tuple[int | None, dict[str, str], str]:
     """curl -i output -> (status of the last response, its headers, body)."""
-    status, headers, body = None, {}, output
+    # Text-mode pipes may already have turned CRLF into LF, so both are accepted.
+    status, headers, body = None, {}, output.replace("\r\n", "\n")
     while body.startswith("HTTP/"):
-        head, _, body = body.partition("\r\n\r\n")
-        lines = head.split("\r\n")
+        head, _, body = body.partition("\n\n")
+        lines = head.split("\n")
         status = int(lines[0].split()[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     return status, headers, body
@@ -132,12 +133,17 @@ class Gateway:
             raise PreflightError("curl is not installed on this machine: apt-get install curl")
         port = self.https_port if scheme == "https" else self.http_port
         url = f"{scheme}://{self.host}:{port}{path}"
+        # Over plain HTTP the Host header carries no port, as a client on port 80 sends it; over
+        # HTTPS --resolve keeps SNI and certificate checks on the real name.
+        host_header = ["-H", f"Host: {self.host}"] if scheme == "http" else []
         with tempfile.TemporaryDirectory(prefix="cortex-gw-") as tmp:
             ca = os.path.join(tmp, "ca.pem")
             with open(ca, "w") as handle:
                 handle.write(self.ca_pem)
-            argv = [curl, "-sS", "-i", "--max-time", "10", "--resolve", f"{self.host}:{port}:127.0.0.1",
-                    "--cacert", ca, "-X", method]
+            # HTTP/1.1, as the OpenAI SDKs speak it: over HTTP/2 Envoy answers a rejected POST before
+            # reading its body and resets the stream, and curl then reports exit 92 instead of the status.
+            argv = [curl, "-sS", "-i", "--http1.1", "--max-time", "10", "--resolve", f"{self.host}:{port}:127.0.0.1",
+                    "--cacert", ca, "-X", method, *host_header]
             shown = argv[1:].copy()
             if data is not None:
                 argv += ["-H", "Content-Type: application/json", "--data", data]

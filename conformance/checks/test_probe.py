@@ -45,6 +45,13 @@ def test_liveness_timing_sane(bundle):
 live = pytest.mark.live
 
 
+def _ready_pods(live) -> list[dict]:
+    pods = [p for p in observe.api_pods(live.kube) if observe.is_ready(p)]
+    if not pods:
+        pytest.fail("Deployment cortex-dev/cortex-api: no Ready pod to test on", pytrace=False)
+    return pods
+
+
 def _ctl(live, pod: str, *words: str) -> None:
     result = pod_exec(live.kube, "cortex-dev", pod, ["/standin", "ctl", *words], container="cortex-api")
     if result.returncode != 0:
@@ -74,7 +81,7 @@ def test_pods_ready(live, evidence):
 def test_failing_readiness_leaves_endpoints(live, evidence):
     """PROBE-03: a failing readiness takes the pod out of the Service's endpoints; recovery puts it back."""
     bound = observe.expectations()["probe"]["endpoint_change_within_seconds"]
-    pod = observe.api_pods(live.kube)[0]
+    pod = _ready_pods(live)[0]
     name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
     _ctl(live, name, "readiness", "fail")
     try:
@@ -99,7 +106,7 @@ def test_failing_readiness_leaves_endpoints(live, evidence):
 def test_failing_liveness_restarts_container(live, evidence):
     """PROBE-04: a failing liveness probe restarts that container, which then comes back Ready."""
     bound = observe.expectations()["probe"]["restart_within_seconds"]
-    pod = observe.api_pods(live.kube)[-1]
+    pod = _ready_pods(live)[-1]
     name = pod["metadata"]["name"]
     before = observe.container_restarts(pod, "cortex-api")
     _ctl(live, name, "liveness", "fail")

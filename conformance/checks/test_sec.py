@@ -81,8 +81,15 @@ def test_read_only_root_filesystem(bundle):
 @static
 @pytest.mark.control("SEC-03")
 def test_resources_bounded(bundle):
-    """SEC-03: CPU and memory requests and limits on every container; emptyDirs have a sizeLimit."""
+    """SEC-03: CPU and memory requests and limits on every container, requests within limits."""
     holds(podsecurity.resources_bounded(bundle))
+
+
+@static
+@pytest.mark.control("SEC-03")
+def test_empty_dirs_bounded(bundle):
+    """SEC-03: every emptyDir volume has a sizeLimit, memory-backed ones above all."""
+    holds(podsecurity.empty_dirs_bounded(bundle))
 
 
 @static

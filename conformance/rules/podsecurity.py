@@ -206,6 +206,12 @@ def pod_sets_resources(pod: PodTemplate) -> list[str]:
             limit = quantity((resources.get("limits") or {}).get(resource))
             if request is not None and limit is not None and request > limit:
                 gaps.append(f"{c.ref}: resources.requests.{resource} is above its limit, which the API server refuses")
+    return gaps
+
+
+def pod_bounds_empty_dirs(pod: PodTemplate) -> list[str]:
+    """Our own writable volumes are bounded; injectors' volumes are theirs (checked statically only)."""
+    gaps = []
     for volume in pod.spec.get("volumes") or []:
         empty_dir = volume.get("emptyDir")
         if empty_dir is not None and "sizeLimit" not in empty_dir:
@@ -259,6 +265,7 @@ restricted_volume_types = _for_every_pod("SEC-01", "restricted_volume_types", po
 safe_sysctls_and_mac = _for_every_pod("SEC-01", "safe_sysctls_and_mac", pod_has_safe_sysctls_and_mac)
 read_only_root_filesystem = _for_every_pod("SEC-02", "read_only_root_filesystem", pod_has_read_only_root)
 resources_bounded = _for_every_pod("SEC-03", "resources_bounded", pod_sets_resources)
+empty_dirs_bounded = _for_every_pod("SEC-03", "empty_dirs_bounded", pod_bounds_empty_dirs)
 images_pinned = _for_every_pod("SEC-04", "images_pinned", pod_pins_images)
 
 # The checks of SEC-01, for the live tier to run on pods as admitted.

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cluster import istio
+from conformance.cluster.kube import Kube
 from conformance.errors import WaitTimeout
 
 KUBECONFIG = os.environ.get("CORTEX_KUBECONFIG")
@@ -38,19 +39,19 @@ spec:
 def scratch():
     if not KUBECONFIG:
         pytest.skip("no cluster: set CORTEX_KUBECONFIG")
-    kube = istio.Kube(Path(KUBECONFIG), os.environ.get("CORTEX_KUBE_CONTEXT"))
+    kube = Kube(kubeconfig=Path(KUBECONFIG), context=os.environ.get("CORTEX_KUBE_CONTEXT"))
     namespace = f"istio-wait-{uuid.uuid4().hex[:8]}"
-    kube.kubectl("create", "namespace", namespace)
+    kube.run("create", "namespace", namespace)
     try:
         yield kube, namespace
     finally:
-        kube.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        kube.run("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 def test_stuck_pod_ends_the_rollout_wait_early_with_its_reason(scratch):
     """A rollout whose pod is stuck fails in seconds, naming the pod, the container and the reason."""
     kube, namespace = scratch
-    kube.kubectl("apply", "-f", "-", stdin=STUCK.format(ns=namespace))
+    kube.run("apply", "-f", "-", input=STUCK.format(ns=namespace))
     started = time.monotonic()
     with pytest.raises(WaitTimeout, match=r"container app is ErrImageNeverPull") as raised:
         istio.wait_rolled_out(kube, namespace, "deployment/stuck", timeout=240)
@@ -61,7 +62,7 @@ def test_stuck_pod_ends_the_rollout_wait_early_with_its_reason(scratch):
 def test_failed_wait_saves_events_pods_and_logs(scratch, tmp_path):
     """The evidence of a failed wait lands in the report directory, as for every live-tier wait."""
     kube, namespace = scratch
-    kube.kubectl("apply", "-f", "-", stdin=STUCK.format(ns=namespace))
+    kube.run("apply", "-f", "-", input=STUCK.format(ns=namespace))
     with pytest.raises(WaitTimeout):
         istio.wait_rolled_out(kube, namespace, "deployment/stuck", timeout=240)
     saved = istio.save_evidence(kube, namespace, tmp_path)

@@ -212,8 +212,7 @@ class Environment:
         platform.metrics_server(self.kube, manifests, image=self.images.refs["metrics-server"], timeout=WAIT,
                                 evidence=self.evidence_dir)
         self.progress("install: Istio (base, istiod, CNI, ingress gateway)")
-        istio.install(istio.Kube(kubeconfig=self.kube.kubeconfig, context=self.kube.context,
-                                 kubectl_binary=self.kube.binary), source, timeout=WAIT, progress=self.progress)
+        istio.install(self.kube, source, timeout=WAIT, progress=self.progress, evidence=self.evidence_dir)
         self.progress("install: Vault dev server and agent injector")
         self.vault_token = platform.vault(
             self.kube, self.work, server_image=self.images.refs["vault-server"],
@@ -224,7 +223,7 @@ class Environment:
     def _require_platform(self) -> None:
         from conformance.cluster import istio
 
-        missing = istio.missing(istio.Kube(context=self.kube.context, kubectl_binary=self.kube.binary))
+        missing = istio.missing(self.kube)
         vault = self.kube.run("get", "deployment", "-A", "-l", "app.kubernetes.io/name=vault-injector", "-o", "name",
                               check=False)
         if not vault.stdout.strip():

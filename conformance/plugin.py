@@ -78,6 +78,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "build automatically when no registry answers")
     group.addoption("--nodes", default=3, type=int, choices=[1, 3],
                     help="live tier: kind nodes (1 control plane + 2 workers, or a single node)")
+    group.addoption("--kubernetes", default=None, metavar="MINOR",
+                    help="Kubernetes minor (e.g. 1.33): the schemas the static tier validates against and, with "
+                         "--images pull, the kind node image from fixtures/versions.yaml")
+    group.addoption("--node-image", default=None, metavar="REF",
+                    help="live tier with --images pull: the kind node image to run (pin it by digest)")
+    group.addoption("--istio", default=None, metavar="VERSION",
+                    help="live tier: the Istio release to install; must be one fixtures/versions.yaml pins")
 
 
 def _inputs(config: pytest.Config) -> list[tuple[str, Path]]:
@@ -110,6 +117,13 @@ def _overlay_path(name: str) -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     run = config.getoption("run_name")
     report_dir = Path(config.getoption("report_dir"))
+    minor = config.getoption("kubernetes")
+    if minor:
+        from conformance import schema
+
+        if not re.fullmatch(r"1\.\d+", minor):
+            raise pytest.UsageError(f"--kubernetes takes a minor such as 1.33, not {minor!r}")
+        schema.SCHEMA_VERSION = f"v{minor}.0"
     config.stash[STATE] = RunState(run=run, report_dir=report_dir)
     if not config.option.xmlpath and not config.option.collectonly and _targets_checks(config):
         report_dir.mkdir(parents=True, exist_ok=True)

@@ -38,10 +38,13 @@ CRD_FILE = "kubernetes/customresourcedefinitions.gen.yaml"
 ISTIO_GROUP_SUFFIX = ".istio.io"
 
 
+SCHEMA_VERSION: str | None = None  # `--kubernetes 1.33` validates against v1.33.0 instead of the pin
+
+
 def k8s_schema_dir() -> Path:
     import kubernetes_validate
 
-    version = pins.load()["kubernetes"]["schema"]
+    version = SCHEMA_VERSION or pins.load()["kubernetes"]["schema"]
     path = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"{version}-local-strict"
     if not path.is_dir():
         raise PreflightError(f"kubernetes-validate has no strict schemas for Kubernetes {version}")

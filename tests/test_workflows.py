@@ -183,11 +183,50 @@ def test_nightly_runs_on_a_schedule():
     assert "workflow_dispatch" in triggers
 
 
-def test_nightly_matrix_covers_three_kubernetes_minors_and_two_istios():
-    """The matrix is the last three Kubernetes minors times the two supported Istio versions."""
+def test_nightly_matrix_covers_three_kubernetes_minors_and_the_pinned_istio():
+    """The matrix is the last three Kubernetes minors times every Istio release versions.yaml pins."""
+    pins = yaml.safe_load((REPO / "fixtures" / "versions.yaml").read_text())
     matrix = _nightly_job()["strategy"]["matrix"]
-    assert (matrix["kubernetes"], matrix["istio"]) == (["1.32", "1.33", "1.34"], ["1.29", "1.30"])
+    assert matrix["kubernetes"] == ["1.32", "1.33", "1.34"]
+    assert matrix["kubernetes"] == sorted(pins["kind"]["node_images"])
+    assert matrix["istio"] == [str(pins["istio"]["version"])]
     assert _nightly_job()["strategy"]["fail-fast"] is False
+
+
+def test_nightly_node_images_are_the_pinned_ones():
+    """The matrix's node image per minor is the one fixtures/versions.yaml pins for it."""
+    pins = yaml.safe_load((REPO / "fixtures" / "versions.yaml").read_text())
+    include = {e["kubernetes"]: e["node_image"] for e in _nightly_job()["strategy"]["matrix"]["include"]}
+    assert include == pins["kind"]["node_images"]
+
+
+def _plugin_options() -> set[str]:
+    """Every long option conformance.plugin registers, read by calling its hook with a recorder."""
+    from conformance import plugin
+
+    names: set[str] = set()
+
+    class Group:
+        def addoption(self, *flags, **_kwargs):
+            names.update(flags)
+
+    class Parser:
+        def getgroup(self, *_args, **_kwargs):
+            return Group()
+
+    plugin.pytest_addoption(Parser())
+    return names
+
+
+def test_workflow_options_exist():
+    """Every option a workflow passes after `--` is one the suite accepts (or the report's CLI)."""
+    report_options = {"--report-dir", "--html-link", "--compare"}
+    known = _plugin_options() | report_options
+    for name in FILES:
+        for step in _steps(_load(name)):
+            for _sessions, posargs in nox_calls(step.get("run", "")):
+                flags = {arg for arg in posargs if arg.startswith("--")}
+                assert flags <= known, f"{name}: unknown options {sorted(flags - known)}"
 
 
 def test_nightly_node_images_are_pinned_by_digest_per_minor():

@@ -23,8 +23,17 @@ def live(request: pytest.FixtureRequest, run_state):
     writer = config.get_terminal_writer()
     options = Options(target=config.getoption("target"), context=config.getoption("context"),
                       keep=config.getoption("keep"), images=config.getoption("images"),
-                      nodes=config.getoption("nodes"), report_dir=Path(config.getoption("report_dir")))
-    env = Environment(options, progress=lambda message: writer.line(message))
+                      nodes=config.getoption("nodes"), report_dir=Path(config.getoption("report_dir")),
+                      kubernetes=config.getoption("kubernetes"), node_image=config.getoption("node_image"),
+                      istio=config.getoption("istio"))
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def progress(message: str) -> None:
+        # Bringing a cluster up takes minutes; say what is happening, past pytest's capture.
+        with capture.global_and_fixture_disabled():
+            writer.line(message)
+
+    env = Environment(options, progress=progress)
     try:
         try:
             env.up()

@@ -80,13 +80,17 @@ def test_drain_respects_pdb(live, evidence):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        result = live.kube.run("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", f"--timeout={bound}s",
+        # Only the workload's pods: the suite's own client pods are bare Pods, which a drain refuses
+        # to delete without --force, and they are not what the PDB protects.
+        result = live.kube.run("drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
+                               f"--pod-selector={observe.API_SELECTOR}", f"--timeout={bound}s",
                                check=False, timeout=bound + 60)
     finally:
         stop.set()
         watcher.join()
         live.kube.run("uncordon", node, check=False)
-    evidence.append({"command": f"kubectl drain {node} --ignore-daemonsets --delete-emptydir-data --timeout={bound}s",
+    evidence.append({"command": f"kubectl drain {node} --ignore-daemonsets --delete-emptydir-data "
+                                f"--pod-selector={observe.API_SELECTOR} --timeout={bound}s",
                      "exit_code": result.returncode,
                      "note": f"fewest Ready cortex-api pods during the drain: {lowest[0]} (floor {floor})"})
     gaps = []

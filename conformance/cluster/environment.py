@@ -61,6 +61,34 @@ class Options:
     images: str = "auto"
     nodes: int = 3
     report_dir: Path = Path("build/reports")
+    kubernetes: str | None = None
+    node_image: str | None = None
+    istio: str | None = None
+
+    def check(self, source: str) -> None:
+        """Refuse combinations this run cannot honour, in one line, before anything starts."""
+        p = pins.load()
+        pinned_minor = p["kubernetes"]["version"].lstrip("v").rsplit(".", 1)[0]
+        if self.istio and self.istio != str(p["istio"]["version"]):
+            raise PreflightError(f"--istio {self.istio}: fixtures/versions.yaml pins Istio {p['istio']['version']} "
+                                 "only; pin another release there to test it")
+        if source == "build" and self.node_image:
+            raise PreflightError("--node-image needs --images pull: the hermetic build makes its own node image")
+        if source == "build" and self.kubernetes and self.kubernetes != pinned_minor:
+            raise PreflightError(f"--kubernetes {self.kubernetes}: the hermetic build compiles Kubernetes "
+                                 f"{p['kubernetes']['version']} only; other minors need --images pull")
+        if source == "pull" and self.kubernetes and not self.node_image and \
+                self.kubernetes not in p["kind"].get("node_images", {}):
+            raise PreflightError(f"--kubernetes {self.kubernetes}: no kind node image pinned for it in "
+                                 "fixtures/versions.yaml (kind.node_images); pass --node-image REF")
+
+    def pull_node_image(self) -> str:
+        p = pins.load()
+        if self.node_image:
+            return self.node_image
+        if self.kubernetes:
+            return p["kind"]["node_images"][self.kubernetes]
+        return p["kind"]["node_image"]
 
 
 def registry_answers(url: str = REGISTRY_PROBE, timeout: float = 5.0) -> bool:
@@ -110,7 +138,7 @@ def build_images(progress: Callable[[str], None], groups: tuple[str, ...] = BUIL
                     {r for r, i in images.items() if i["in_node"]}, doc["files"])
 
 
-def pull_images(progress: Callable[[str], None]) -> ImageSet:
+def pull_images(progress: Callable[[str], None], node_image: str) -> ImageSet:
     """Upstream images at the pinned versions; only our own stand-ins and tools are built."""
     built = build_images(progress, groups=("workload",))
     from conformance.cluster.build import stage
@@ -118,7 +146,7 @@ def pull_images(progress: Callable[[str], None]) -> ImageSet:
     files = stage.image_set(stage.cached())["files"]
     p = pins.load()
     refs = {
-        "node": p["kind"]["node_image"],
+        "node": node_image,
         "metrics-server": f"registry.k8s.io/metrics-server/metrics-server:{p['metrics_server']['version']}",
         "vault-server": p["vault"]["image"],
         "vault-agent": p["vault"]["image"],
@@ -166,9 +194,11 @@ class Environment:
         target = preflight.resolve_target(self.options.target, self.options.context, kindcluster.NAME)
         with self.phase("images"):
             source = choose_source(self.options.images, self.progress)
+            self.options.check(source)
             if source == "build" and self.options.target == "kind":
                 self._private_docker()
-            self.images = build_images(self.progress) if source == "build" else pull_images(self.progress)
+            self.images = (build_images(self.progress) if source == "build"
+                           else pull_images(self.progress, self.options.pull_node_image()))
         with self.phase("cluster"):
             if target.creates_cluster:
                 preflight.preflight(self.options.target, self.options.context,

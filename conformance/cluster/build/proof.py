@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -39,8 +40,10 @@ class Proof:
         if not image_set.is_file():
             raise PreflightError(f"no image set at {image_set}: run python -m conformance.cluster.build first")
         self.set = json.loads(image_set.read_text())
-        missing = [role for role in ("node", "client", "vault-agent") if role not in self.set["images"]]
-        missing += [f for f in ("kind", "kubectl", "metrics-server-kustomize") if f not in self.set["files"]]
+        missing = [role for role in ("node", "client", "vault-agent", "vault-server", "vault-injector")
+                   if role not in self.set["images"]]
+        missing += [f for f in ("kind", "kubectl", "metrics-server-kustomize", "vault-injector-manifests")
+                    if f not in self.set["files"]]
         if missing:
             raise PreflightError(
                 f"image set {image_set} lacks {', '.join(missing)}: build the cluster and vault groups")
@@ -145,6 +148,82 @@ class Proof:
                          timeout=180, interval=5)
         print("  " + top.stdout.strip().replace("\n", "\n  "), flush=True)
 
+    def vault(self) -> None:
+        """Stage 2 in a cluster: dev server, injector and agent images, one injected secret rendered."""
+        refs = {role: self.set["images"][role]["ref"] for role in ("vault-server", "vault-injector", "vault-agent")}
+        for role in ("vault-server", "vault-injector"):
+            self.kind("load", "docker-image", refs[role], f"--name={self.name}", timeout=900)
+        root_token = secrets.token_hex(16)  # per run; lives only in the cluster it configures
+        server = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "vault"}},
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "vault", "namespace": "vault"}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": "vault-auth-delegator"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                         "name": "system:auth-delegator"},
+             "subjects": [{"kind": "ServiceAccount", "name": "vault", "namespace": "vault"}]},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "vault", "namespace": "vault"},
+             "spec": {"selector": {"matchLabels": {"app": "vault"}}, "template": {
+                 "metadata": {"labels": {"app": "vault"}},
+                 "spec": {"serviceAccountName": "vault", "containers": [{
+                     "name": "vault", "image": refs["vault-server"], "imagePullPolicy": "Never",
+                     "env": [{"name": "BAO_DEV_ROOT_TOKEN_ID", "value": root_token}],
+                     "ports": [{"containerPort": 8200}],
+                     "readinessProbe": {"httpGet": {"path": "/v1/sys/health", "port": 8200}, "periodSeconds": 2}}]}}}},
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "vault", "namespace": "vault"},
+             "spec": {"selector": {"app": "vault"}, "ports": [{"port": 8200, "targetPort": 8200}]}},
+        ]
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(server))
+        rendered = self.kubectl("kustomize", self.set["files"]["vault-injector-manifests"]).stdout
+        injector = [d for d in yaml.safe_load_all(rendered) if d]
+        for doc in injector:
+            if doc["kind"] not in {"ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}:
+                doc["metadata"]["namespace"] = "vault"
+            if doc["kind"] == "Deployment":
+                container = doc["spec"]["template"]["spec"]["containers"][0]
+                container["image"] = refs["vault-injector"]
+                container["imagePullPolicy"] = "Never"
+                overrides = {"AGENT_INJECT_VAULT_ADDR": "http://vault.vault.svc:8200",
+                             "AGENT_INJECT_VAULT_IMAGE": refs["vault-agent"]}
+                for env in container["env"]:
+                    env["value"] = overrides.get(env["name"], env.get("value"))
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(injector))
+        for deployment in ("vault", "vault-injector"):
+            self.kubectl("-n", "vault", "rollout", "status", f"deployment/{deployment}", "--timeout=180s", timeout=200)
+
+        # `bao server -dev` leaves its root token in the server's ~/.vault-token, which these use.
+        def bao(command: str, *args: str, stdin: str | None = None) -> None:
+            self.kubectl("-n", "vault", "exec", "-i", "deploy/vault", "--", "bao", *command.split(),
+                         "-address=http://127.0.0.1:8200", *args, input=stdin)
+
+        bao("auth enable", "kubernetes")
+        bao("write", "auth/kubernetes/config", "kubernetes_host=https://kubernetes.default.svc")
+        bao("policy write", "smoke", "-", stdin='path "secret/data/smoke/*" { capabilities = ["read"] }\n')
+        bao("write", "auth/kubernetes/role/smoke", "bound_service_account_names=smoke",
+            f"bound_service_account_namespaces={NAMESPACE}", "policies=smoke", "ttl=10m")
+        expected = {"user": secrets.token_hex(4), "password": secrets.token_hex(8)}
+        bao("kv put", "secret/smoke/app", *(f"{k}={v}" for k, v in expected.items()))
+        template = '{{- with secret "secret/data/smoke/app" -}}{{ .Data.data | toJSON }}{{- end -}}'
+        pod = _pod("injected", self.set["images"]["client"]["ref"], ["sleep", "infinity"], labels={"app": "injected"})
+        pod["metadata"]["annotations"] = {
+            "vault.hashicorp.com/agent-inject": "true",
+            "vault.hashicorp.com/role": "smoke",
+            "vault.hashicorp.com/agent-pre-populate-only": "true",
+            "vault.hashicorp.com/agent-inject-secret-app.json": "secret/data/smoke/app",
+            "vault.hashicorp.com/agent-inject-template-app.json": template,
+        }
+        pod["spec"]["serviceAccountName"] = "smoke"
+        account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "smoke", "namespace": NAMESPACE}}
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([account, pod]))
+        self.kubectl("-n", NAMESPACE, "wait", "--for=condition=Ready", "pod/injected", "--timeout=180s", timeout=200)
+        init = self.kubectl("-n", NAMESPACE, "get", "pod", "injected", "-o",
+                            "jsonpath={.spec.initContainers[*].name} {.spec.initContainers[*].image}").stdout
+        rendered = json.loads(self.kubectl("-n", NAMESPACE, "exec", "injected", "-c", "injected", "--",
+                                           "cat", "/vault/secrets/app.json").stdout)
+        if rendered != expected:
+            raise ProofFailed("/vault/secrets/app.json in pod injected does not hold the kv values written")
+        print(f"  injected init container: {init}; /vault/secrets/app.json matches the kv data", flush=True)
+
     def delete(self) -> None:
         self.kind("delete", "cluster", f"--name={self.name}", f"--kubeconfig={self.kubeconfig}", check=False)
 
@@ -169,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", action="store_true", help="one control-plane node instead of 1 + 2 workers")
     parser.add_argument("--keep", action="store_true", help="keep the cluster afterwards")
     parser.add_argument("--name", default="cortex-proof", help="kind cluster name (default cortex-proof)")
+    parser.add_argument("--vault", action="store_true",
+                        help="also run the stage-2 images: dev server, injector, one injected secret")
     parser.add_argument("--image-set", type=Path, default=default_image_set())
     args = parser.parse_args(argv)
     proof = None
@@ -182,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         proof.phase("client reaches server", proof.reachable)
         proof.phase("NetworkPolicy canary denies", proof.canary)
         proof.phase("metrics-server serves kubectl top", proof.metrics)
+        if args.vault:
+            proof.phase("vault-k8s injects the bao agent, secret rendered", proof.vault)
         proof.times["total"] = round(time.monotonic() - started, 1)
         print(json.dumps({"nodes": 1 if args.single else 3, "seconds": proof.times}))
     except ConformanceError as err:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -276,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if proof is not None and not args.keep:
             proof.delete()
+            # The kubeconfig holds the cluster's admin key: gone with the cluster.
+            shutil.rmtree(proof.tmp, ignore_errors=True)
+        elif proof is not None:
+            print(f"kept cluster {args.name}; kubeconfig {proof.kubeconfig}", file=sys.stderr)
     return 0
 
 

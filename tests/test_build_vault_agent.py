@@ -85,9 +85,10 @@ def _agent_config(patch: list[dict], name: str) -> dict:
 
 
 @contextlib.contextmanager
-def _dev_server(root_token: str) -> Iterator[str]:
+def _dev_server(root_token: str, home: Path) -> Iterator[str]:
     port = _free_port()
-    home = Path(os.environ.get("TMPDIR", "/tmp"))
+    # The dev server writes its root token to $HOME/.vault-token: keep it in the test's own directory.
+    home.mkdir(exist_ok=True)
     proc = subprocess.Popen(
         [_bao(), "server", "-dev", f"-dev-listen-address=127.0.0.1:{port}"],
         env=dict(os.environ, BAO_DEV_ROOT_TOKEN_ID=root_token, HOME=str(home)),
@@ -159,7 +160,7 @@ def test_templates_render_with_bao_agent(injector_patch, tmp_path):
     config["auto_auth"]["method"] = {"type": "token_file", "config": {"token_file_path": str(token_file)}}
     config["auto_auth"]["sink"][0]["config"]["path"] = str(tmp_path / ".vault-token")
     config["pid_file"] = str(tmp_path / ".pid")
-    with _dev_server(root_token) as address:
+    with _dev_server(root_token, tmp_path / "server-home") as address:
         config["vault"]["address"] = address
         env = dict(os.environ, BAO_ADDR=address, BAO_TOKEN=root_token, HOME=str(tmp_path))
         for path, data in values.items():

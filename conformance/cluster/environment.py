@@ -119,18 +119,19 @@ class ImageSet:
     source: str
     refs: dict[str, str]
     ids: dict[str, str]
-    preloaded: set[str]
+    preloaded: set[str]  # roles the nodes already hold or pull themselves: never `kind load`ed
     files: dict[str, str]
 
     def load_into_kind(self) -> list[str]:
         return [ref for role, ref in self.refs.items() if role not in self.preloaded and role != "node"]
 
 
-def build_images(progress: Callable[[str], None], groups: tuple[str, ...] = BUILD_GROUPS) -> ImageSet:
-    """Every stage of `groups`, cached by input hash (seconds when nothing changed)."""
+def build_images(progress: Callable[[str], None], groups: tuple[str, ...] = BUILD_GROUPS,
+                 stages: tuple[str, ...] = ()) -> ImageSet:
+    """Every stage of `groups` (and `stages`), cached by input hash (seconds when nothing changed)."""
     from conformance.cluster.build import stage
 
-    names = [s.name for s in stage.REGISTRY.values() if s.group in groups]
+    names = [s.name for s in stage.REGISTRY.values() if s.group in groups] + list(stages)
     outcomes = stage.run(names, progress=progress)
     doc = stage.image_set({**stage.cached(), **{name: o.entry for name, o in outcomes.items()}})
     images = doc["images"]
@@ -138,12 +139,14 @@ def build_images(progress: Callable[[str], None], groups: tuple[str, ...] = BUIL
                     {r for r, i in images.items() if i["in_node"]}, doc["files"])
 
 
+# What a pulling run still builds: our own images, and the tools and upstream manifests that come
+# from Go modules (kind, helm with Istio's charts, metrics-server's and vault-k8s's manifests).
+PULL_STAGES = ("kind", "cluster-files", "vault-injector", "istio-charts")
+
+
 def pull_images(progress: Callable[[str], None], node_image: str) -> ImageSet:
     """Upstream images at the pinned versions; only our own stand-ins and tools are built."""
-    built = build_images(progress, groups=("workload",))
-    from conformance.cluster.build import stage
-
-    files = stage.image_set(stage.cached())["files"]
+    built = build_images(progress, groups=("workload",), stages=PULL_STAGES)
     p = pins.load()
     refs = {
         "node": node_image,
@@ -153,8 +156,9 @@ def pull_images(progress: Callable[[str], None], node_image: str) -> ImageSet:
         "vault-injector": f"hashicorp/vault-k8s:{p['vault']['injector'].rpartition('@v')[2]}",
         **{role: ref for role, ref in built.refs.items() if role in (*CONTAINERS, "conformance-client")},
     }
-    return ImageSet("pull", refs, {r: built.ids[r] for r in refs if r in built.ids}, set(), {**files,
-                                                                                         **built.files})
+    # Upstream images are pulled by the nodes themselves; only our own are loaded into kind.
+    upstream = {role for role in refs if role not in built.refs}
+    return ImageSet("pull", refs, {r: built.ids[r] for r in refs if r in built.ids}, upstream, built.files)
 
 
 @dataclass

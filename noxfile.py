@@ -67,9 +67,15 @@ def tests(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Time render, schemas and every static check on dev and a 10x bundle, beside Checkov."""
-    _install(session, "bench")
+    _install(session, "static")
     _schemas(session)
-    session.run("python", "-m", "conformance.bench", *session.posargs)
+    checkov_venv = Path(session.virtualenv.location).with_name("bench-checkov")
+    checkov = checkov_venv / "bin" / "checkov"
+    if not checkov.exists():
+        session.run("uv", "venv", "-q", str(checkov_venv), external=True)
+        session.run("uv", "pip", "install", "-q", "--python", str(checkov_venv / "bin" / "python"),
+                    *nox.project.dependency_groups(PYPROJECT, "checkov"), external=True)
+    session.run("python", "-m", "conformance.bench", "--checkov", str(checkov), *session.posargs)
 
 
 @nox.session(default=False, venv_backend="none")

@@ -136,3 +136,10 @@ def down(session: nox.Session) -> None:
     """Delete the kind cluster the suite created."""
     _install(session, "live")
     session.run("python", "-m", "conformance.cluster.environment", "down", *session.posargs)
+
+
+@nox.session(default=False)
+def images(session: nox.Session) -> None:
+    """Build or reuse every hermetic image stage; `-- --bench` records cold and warm times per stage."""
+    _install(session, "live")
+    session.run("python", "-m", "conformance.cluster.build", *session.posargs)

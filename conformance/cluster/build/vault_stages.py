@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from conformance.cluster.build import gobuild, images, rootfs
-from conformance.cluster.build.cache import cache_root
-from conformance.cluster.build.cluster_stages import copy_tree, image_entry
+from conformance.cluster.build.cluster_stages import image_entry
 from conformance.cluster.build.stage import Context, Stage, go_version, register
 from conformance.errors import ConformanceError
 
 AGENT_UID, AGENT_GID = 100, 1000  # vault-k8s runs the agent as 100:1000 unless told otherwise
-CLIENT_UID = 65532
-CLIENT_PACKAGES = ("curl", "ca-certificates")
 
 
 def _openbao_version(ctx: Context) -> str:
@@ -91,21 +88,6 @@ register(Stage(
 ))
 
 
-def _client_rootfs_build(ctx: Context, out: Path) -> dict[str, Any]:
-    rootfs.debootstrap(out / "rootfs", suite=ctx.pins["build"]["debian_suite"],
-                       mirror=ctx.pins["build"]["debian_mirror"], include=CLIENT_PACKAGES,
-                       log=ctx.log("rootfs-client"), deb_cache=cache_root() / "debs")
-    return {"files": {"rootfs": "rootfs"}}
-
-
-register(Stage(
-    name="rootfs-client", group="vault", summary="Debian minbase with curl and CA roots, for probe pods",
-    inputs=lambda ctx: {"suite": ctx.pins["build"]["debian_suite"], "mirror": ctx.pins["build"]["debian_mirror"],
-                        "packages": sorted(CLIENT_PACKAGES)},
-    build=_client_rootfs_build, background=True,
-))
-
-
 def image_refs(ctx: Context) -> dict[str, str]:
     bao = _openbao_version(ctx)
     _module, injector = _injector(ctx)
@@ -113,7 +95,6 @@ def image_refs(ctx: Context) -> dict[str, str]:
         "vault-server": f"cortex.local/openbao-server:{bao}",
         "vault-agent": f"cortex.local/openbao-agent:{bao}",
         "vault-injector": f"cortex.local/vault-k8s:{injector.lstrip('v')}",
-        "client": "cortex.local/probe-client:bookworm",
     }
 
 
@@ -163,21 +144,13 @@ def _vault_images_build(ctx: Context, out: Path) -> dict[str, Any]:
     image = images.image_from_binary(injector, refs["vault-injector"], dest="/vault-k8s")
     result["vault-injector"] = image_entry(out, "vault-injector", refs["vault-injector"], image, in_node=False)
 
-    work = out / "work"
-    copy_tree(ctx.dep("rootfs-client").path / "rootfs", work)
-    rootfs.add_user(work, "nonroot", CLIENT_UID, log=log)
-    client = images.ImageConfig(cmd=["sleep", "infinity"], user=f"{CLIENT_UID}:{CLIENT_UID}",
-                                workdir="/home/nonroot")
-    image = images.image_from_rootfs(work, refs["client"], client)
-    shutil.rmtree(work)
-    result["client"] = image_entry(out, "client", refs["client"], image, in_node=False)
     return {"images": result}
 
 
 register(Stage(
     name="vault-images", group="vault",
-    summary="OpenBao dev server, agent (bao as /bin/vault + busybox sh), injector and probe-client images",
+    summary="OpenBao dev server, agent (bao as /bin/vault + busybox sh) and injector images",
     inputs=lambda ctx: {"refs": image_refs(ctx), "layout": 1},
-    deps=("openbao", "vault-injector", "rootfs-client"),
+    deps=("openbao", "vault-injector"),
     build=_vault_images_build,
 ))

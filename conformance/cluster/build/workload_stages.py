@@ -15,12 +15,13 @@ from typing import Any
 import yaml
 
 from conformance.cluster.build import gobuild, images, rootfs
-from conformance.cluster.build.cache import file_digest, input_key
+from conformance.cluster.build.cache import cache_root, file_digest, input_key
 from conformance.cluster.build.cluster_stages import copy_tree, image_entry
 from conformance.cluster.build.stage import Context, Stage, go_version, register
 from conformance.pins import FIXTURES
 
 SOURCE = FIXTURES / "standin"
+CLIENT_PACKAGES = ("curl", "ca-certificates")
 SPEC = SOURCE / "images.yaml"
 
 
@@ -44,6 +45,21 @@ register(Stage(
     name="standin-binary", group="workload", summary="the stand-in server (fixtures/standin), static",
     inputs=lambda ctx: {"source": _source_digests(), "go": go_version()},
     build=_binary_build,
+))
+
+
+def _client_rootfs_build(ctx: Context, out: Path) -> dict[str, Any]:
+    rootfs.debootstrap(out / "rootfs", suite=ctx.pins["build"]["debian_suite"],
+                       mirror=ctx.pins["build"]["debian_mirror"], include=CLIENT_PACKAGES,
+                       log=ctx.log("rootfs-client"), deb_cache=cache_root() / "debs")
+    return {"files": {"rootfs": "rootfs"}}
+
+
+register(Stage(
+    name="rootfs-client", group="workload", summary="Debian minbase with curl and CA roots, for probe pods",
+    inputs=lambda ctx: {"suite": ctx.pins["build"]["debian_suite"], "mirror": ctx.pins["build"]["debian_mirror"],
+                        "packages": sorted(CLIENT_PACKAGES)},
+    build=_client_rootfs_build, background=True,
 ))
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ import pytest
 import yaml
 
 from conformance.wait import wait_until
+from tests.processes import free_port, stop
 
 REPO = Path(__file__).resolve().parent.parent
 TOOL_SRC = Path(__file__).resolve().parent / "vaultk8s_config"
@@ -41,10 +41,6 @@ def _bao() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +82,7 @@ def _agent_config(patch: list[dict], name: str) -> dict:
 
 @contextlib.contextmanager
 def _dev_server(root_token: str, home: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     # The dev server writes its root token to $HOME/.vault-token: keep it in the test's own directory.
     home.mkdir(exist_ok=True)
     proc = subprocess.Popen(
@@ -104,8 +100,7 @@ def _dev_server(root_token: str, home: Path) -> Iterator[str]:
                    fail=lambda: proc.poll() is not None and f"bao server exited with {proc.returncode}")
         yield address
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 def test_init_command_uses_vault_sh_and_base64(injector_patch):
@@ -135,8 +130,7 @@ def test_bao_accepts_generated_config(injector_patch, tmp_path):
                    timeout=30, interval=0.5,
                    fail=lambda: proc.poll() is not None and f"bao agent exited: {log.read_text()[-300:]}")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop(proc)
     assert "error loading configuration" not in log.read_text().lower()
 
 

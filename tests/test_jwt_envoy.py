@@ -28,6 +28,7 @@ import yaml
 from conformance import envoy_jwt, manifests, tokens
 from conformance.errors import InputError
 from conformance.wait import wait_until
+from tests.processes import free_port, stop
 
 DEV = manifests.OVERLAYS / "dev"
 CASE_NAMES = [c["name"] for c in yaml.safe_load(tokens.JWT_CASES.read_text())["cases"]]
@@ -40,14 +41,6 @@ API_PORT = 8080  # the container port the AuthorizationPolicy's API rule names
 def _envoy() -> str | None:
     beside = Path(sys.executable).with_name("envoy")
     return str(beside) if beside.exists() else shutil.which("envoy")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Upstream(ThreadingHTTPServer):
@@ -117,7 +110,7 @@ def verifier(dev_bundle: manifests.Bundle, keys: tokens.SigningKeys,
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
 
     workdir = tmp_path_factory.mktemp("envoy")
-    listen_port = _free_port()
+    listen_port = free_port()
     request_authentications, policies = envoy_jwt.workload_policies(dev_bundle, "cortex-api")
     config = envoy_jwt.bootstrap([ra.spec for ra in request_authentications], policies,
                                  jwks=keys.jwks_json(), listen_port=listen_port,
@@ -143,12 +136,7 @@ def verifier(dev_bundle: manifests.Bundle, keys: tokens.SigningKeys,
                    and f"envoy exited {proc.returncode}: {(workdir / 'envoy.log').read_text()[-2000:]}")
         yield Verifier(f"http://127.0.0.1:{listen_port}", upstream)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
         upstream.shutdown()
         upstream.server_close()

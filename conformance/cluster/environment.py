@@ -296,6 +296,11 @@ class Environment:
         """Our namespaces carry our label; a namespace someone else made is never taken over."""
         for namespace in (DEV_NAMESPACE, *CLIENT_NAMESPACES):
             found = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
+            if found.returncode == 0 and json.loads(found.stdout).get("status", {}).get("phase") == "Terminating":
+                # The previous run's clean-up does not wait for deletion; this run does, once.
+                self.kube.wait(f"namespace {namespace} to finish terminating", "--for=delete",
+                               f"namespace/{namespace}", timeout=WAIT)
+                found = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
             if found.returncode == 0:
                 labels = json.loads(found.stdout)["metadata"].get("labels") or {}
                 if labels.get(OWNER_LABEL) != OWNER:

@@ -81,6 +81,39 @@ def checkov(path: Path, exe: str | None) -> dict | None:
     return {"seconds": seconds, "cpu_seconds": cpu, "failed": sorted(set(failed))}
 
 
+def checkov_on_mutations(bundle_text: str, out: Path, exe: str) -> None:
+    """Which of fixtures/mutations.yaml Checkov notices: a failed check it does not report on dev."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conformance import pins
+    from conformance.manifests import Bundle, parse
+    from conformance.mutations import apply
+
+    base = Bundle("dev", "overlays/dev", bundle_text, parse(bundle_text, "overlays/dev"))
+    mutations = pins.fixture("mutations.yaml")["mutations"]
+    baseline_file = out / "mutations" / "dev.yaml"
+    baseline_file.parent.mkdir(parents=True, exist_ok=True)
+    baseline_file.write_text(bundle_text)
+    baseline = set((checkov(baseline_file, exe) or {}).get("failed", []))
+
+    def run(mutation: dict) -> tuple[str, list[str]]:
+        mutated = apply(base, mutation["patch"])
+        path = out / "mutations" / f"{mutation['id']}.yaml"
+        path.write_text(yaml.safe_dump_all([o.doc for o in mutated.objects], sort_keys=False))
+        found = set((checkov(path, exe) or {}).get("failed", []))
+        return mutation["id"], sorted(found - baseline)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(run, mutations))
+    caught = [(mid, new) for mid, new in results if new]
+    print(f"checkov notices {len(caught)} of {len(mutations)} mutations (this suite: {len(mutations)}):")
+    for mid, new in caught:
+        print(f"  {mid}: {', '.join(new)}")
+    missed = sorted(mid for mid, new in results if not new)
+    print(f"checkov misses: {', '.join(missed)}")
+    (out / "checkov-mutations.json").write_text(json.dumps(dict(results), indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="engine runs per file; the median is shown")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench", help="where the files go")
     parser.add_argument("--checkov", default=None, help="the checkov to compare with (default: on PATH)")
+    parser.add_argument("--mutations", action="store_true",
+                        help="also run Checkov on every mutation of fixtures/mutations.yaml (minutes)")
     args = parser.parse_args(argv)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -134,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         shown = [f"{c} (justified in .checkov.yaml)" if c in justified else f"{c} (UNJUSTIFIED)"
                  for c in small[5]["failed"]]
         print(f"checkov failed checks on dev: {', '.join(shown) or 'none'}")
+    if args.mutations and small[5] is not None:
+        checkov_on_mutations(text, args.out, args.checkov or "checkov")
     summary = {"render_ms": statistics.median(render_times) * 1000,
                "render_cpu_ms": statistics.median(render_cpu) * 1000,
                "files": [{"name": r[0], "objects": r[1], "engine_wall_s": r[2], "engine_cpu_s": r[3],

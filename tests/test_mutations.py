@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conformance import controls, pins
+from conformance.mutations import apply
 from conformance.rules import RULES, load_all
-from tests.mutate import apply
 
 load_all()
 MUTATIONS = pins.fixture("mutations.yaml")["mutations"]

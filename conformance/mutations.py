@@ -1,4 +1,4 @@
-"""Apply the patches of fixtures/mutations.yaml to a rendered bundle (a deep copy of it)."""
+"""Manifests broken on purpose: apply the patches of fixtures/mutations.yaml to a copy of a bundle."""
 
 from __future__ import annotations
 

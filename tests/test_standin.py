@@ -31,44 +31,21 @@ from conformance.wait import wait_until
 from tests.processes import free_port, stop
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE = REPO / "fixtures" / "standin"
 DEPLOYMENT = REPO / "base" / "deployment.yaml"
-CACHE = Path.home() / ".cache" / "cortex-conformance" / "standin"
 STANDIN_UID = 10001
-
-
-def _go() -> str | None:
-    return shutil.which("go") or next((p for p in ["/usr/local/go/bin/go"] if os.access(p, os.X_OK)), None)
-
-
-def _source_hash(go: str) -> str:
-    digest = hashlib.sha256()
-    version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout
-    digest.update(version.encode())
-    for path in sorted(SOURCE.glob("*")):
-        if path.suffix in {".go", ".mod", ".sum"}:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 @pytest.fixture(scope="session")
 def standin_binary() -> Path:
-    """The static stand-in binary, rebuilt only when its source or the Go version changes."""
-    go = _go()
-    if go is None:
+    """The static stand-in binary from the hermetic build's standin-binary stage (cached by source hash)."""
+    from conformance.cluster.build import gobuild, stage
+
+    try:
+        gobuild.go_binary()
+    except gobuild.GoBuildError:
         pytest.skip("Go toolchain not found (go on PATH or /usr/local/go/bin/go)")
-    target = CACHE / _source_hash(go) / "standin"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        out = Path(tmp) / "standin"
-        env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
-        proc = subprocess.run([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), "."],
-                              cwd=SOURCE, env=env, capture_output=True, text=True, check=False)
-        assert proc.returncode == 0, f"go build of fixtures/standin failed:\n{proc.stderr}"
-        out.replace(target)
-    return target
+    entry = stage.run(["standin-binary"])["standin-binary"].entry
+    return entry.path / entry.result["files"]["standin"]
 
 
 

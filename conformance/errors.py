@@ -1,5 +1,8 @@
 """Errors the user sees as one line, never as a traceback."""
 
+import sys
+from collections.abc import Callable
+
 
 class ConformanceError(Exception):
     """A problem with the input or the environment, reported as a single line."""
@@ -15,3 +18,16 @@ class PreflightError(ConformanceError):
 
 class WaitTimeout(ConformanceError):
     """A deadline passed while waiting for a named condition."""
+
+
+def run_cli(action: Callable[[], object], *, failure: int = 2) -> int:
+    """Run a command-line action: a ConformanceError becomes one `error:` line and `failure`, Ctrl-C 130."""
+    try:
+        action()
+    except ConformanceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return failure
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0

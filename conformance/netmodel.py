@@ -95,7 +95,7 @@ def resolve_groups(bundle: Bundle, spec: dict[str, Any]) -> tuple[dict[str, Grou
     return groups, problems
 
 
-def _policy_types(policy: K8sObject) -> set[str]:
+def policy_types(policy: K8sObject) -> set[str]:
     declared = policy.spec.get("policyTypes")
     if declared:
         return set(declared)
@@ -162,7 +162,7 @@ class Model:
         if not group.is_pod:
             return []
         return [p for p in self._policies_by_ns.get(group.namespace or "", [])
-                if direction in _policy_types(p) and selector_matches(p.spec.get("podSelector"), group.labels)]
+                if direction in policy_types(p) and selector_matches(p.spec.get("podSelector"), group.labels)]
 
     def _admits(self, target: Group, peer: Group, port: Port, direction: str) -> bool:
         policies = self.policies_selecting(target, direction)

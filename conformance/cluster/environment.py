@@ -37,8 +37,8 @@ from conformance.cluster import kind as kindcluster
 from conformance.cluster import overlay as conformance_overlay
 from conformance.cluster import platform, preflight
 from conformance.cluster.kube import Kube, KubeError
-from conformance.errors import ConformanceError, PreflightError
-from conformance.manifests import OVERLAYS, kubectl, load_overlay
+from conformance.errors import ConformanceError, PreflightError, run_cli
+from conformance.manifests import OVERLAYS, kubectl, load_overlay, render
 from conformance.observe import DEV_NAMESPACE
 from conformance.wait import wait_until
 
@@ -240,8 +240,7 @@ class Environment:
     def _install_platform(self, source: str) -> None:
         from conformance.cluster import istio
 
-        manifests = subprocess.run([kubectl(), "kustomize", self.images.files["metrics-server-kustomize"]],
-                                   capture_output=True, text=True, check=True).stdout
+        manifests = render(Path(self.images.files["metrics-server-kustomize"]))
         self.progress("install: metrics-server")
         platform.metrics_server(self.kube, manifests, image=self.images.refs["metrics-server"], timeout=WAIT,
                                 evidence=self.evidence_dir)
@@ -312,11 +311,7 @@ class Environment:
             self.applied.append(namespace)
 
     def _apply_dir(self, directory: Path, what: str) -> None:
-        rendered = subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True, text=True,
-                                  check=False)
-        if rendered.returncode != 0:
-            raise ConformanceError(f"{what} does not build: {rendered.stderr.strip().splitlines()[-1]}")
-        self.kube.apply(rendered.stdout, what=what)
+        self.kube.apply(render(directory), what=what)
 
     @contextlib.contextmanager
     def port_forward(self, namespace: str, target: str, port: int) -> Iterator[int]:
@@ -422,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = Options(keep=True, images=args.images, nodes=args.nodes, report_dir=args.report_dir)
     env = Environment(options, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    try:
+
+    def act() -> None:
         if args.command == "up":
             env.up(apply=False)
             print(f"cluster {kindcluster.NAME} is up with Istio, Vault and metrics-server; "
@@ -441,13 +437,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"deleted kind cluster {cluster.name}")
             else:
                 print(f"no kind cluster named {cluster.name}: nothing to delete")
-    except ConformanceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_cli(act, failure=2)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ from typing import Any
 import yaml
 
 from conformance import pins as pinfile
-from conformance.cluster.kube import Kube
-from conformance.errors import ConformanceError, PreflightError, WaitTimeout
+from conformance.cluster.kube import Kube, last_line
+from conformance.errors import ConformanceError, PreflightError, WaitTimeout, run_cli
 from conformance.wait import wait_until
 
 SOURCES = ("build", "pull")
@@ -77,11 +77,6 @@ class Tools:
 
     helm: Path
     charts: Path
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
 
 
 def built_tools() -> Tools:
@@ -153,7 +148,7 @@ def _helm(tools: Tools, args: Sequence[str], *, what: str, timeout: float = 300)
         except subprocess.TimeoutExpired as err:
             raise IstioError(f"{what} did not finish within {timeout:g}s") from err
     if result.returncode != 0:
-        raise IstioError(f"{what} failed: {_last_line(result.stderr)}")
+        raise IstioError(f"{what} failed: {last_line(result.stderr)}")
     return result.stdout
 
 
@@ -326,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for each rollout")
     args = parser.parse_args(argv)
     kube = Kube(kubeconfig=args.kubeconfig, context=args.context)
-    try:
+
+    def act() -> None:
         if args.action == "render":
             sys.stdout.write(render(args.images))
         elif args.action == "images":
@@ -337,13 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"istio installed ({args.images} images); gateway node ports {GATEWAY_NODE_PORTS}")
         else:
             uninstall(kube, timeout=args.timeout)
-    except ConformanceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_cli(act, failure=1)
 
 
 if __name__ == "__main__":

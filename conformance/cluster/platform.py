@@ -15,18 +15,11 @@ import yaml
 
 from conformance import pins
 from conformance.cluster.kube import Kube
-from conformance.manifests import kubectl
+from conformance.manifests import render
 
 VAULT_NAMESPACE = "vault"
 VAULT_FIXTURES = pins.FIXTURES / "vault"
 ROOT_TOKEN_SECRET = "vault-dev-root-token"  # noqa: S105 - the name of a Secret, not a token
-
-
-def _kustomize(directory: Path) -> str:
-    import subprocess
-
-    return subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True, text=True,
-                          check=True).stdout
 
 
 def metrics_server(kube: Kube, manifests: str, *, image: str, timeout: float, evidence: Path) -> None:
@@ -100,7 +93,7 @@ def vault(kube: Kube, work: Path, *, server_image: str, agent_image: str, inject
     token = root_token(kube)
     root = write_vault_kustomization(work, server_image=server_image, agent_image=agent_image,
                                      injector_image=injector_image, injector_manifests=injector_manifests)
-    rendered = _kustomize(root)
+    rendered = render(root)
     kube.apply(rendered, what="Vault dev server and agent injector")
     kube.rollout(VAULT_NAMESPACE, "deployment/vault", timeout=timeout, evidence=evidence)
     kube.rollout(VAULT_NAMESPACE, "deployment/vault-injector", timeout=timeout, evidence=evidence)

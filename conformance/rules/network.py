@@ -25,11 +25,6 @@ def model(bundle: Bundle) -> netmodel.Model:
     return netmodel.Model(bundle, expectations())
 
 
-def _isolates(policy: K8sObject, direction: str) -> bool:
-    types = policy.spec.get("policyTypes") or (["Ingress", "Egress"] if "egress" in policy.spec else ["Ingress"])
-    return direction in types
-
-
 @rule("NET-01")
 def default_deny(bundle: Bundle) -> list[str]:
     gaps = []
@@ -37,7 +32,7 @@ def default_deny(bundle: Bundle) -> list[str]:
         for direction, key in (("Ingress", "ingress"), ("Egress", "egress")):
             deny = [p for p in bundle.of_kind("NetworkPolicy")
                     if p.namespace == namespace and not (p.spec.get("podSelector") or {})
-                    and _isolates(p, direction) and not p.spec.get(key)]
+                    and direction in netmodel.policy_types(p) and not p.spec.get(key)]
             if not deny:
                 gaps.append(f"Namespace {namespace}: no default-deny {direction} NetworkPolicy "
                             f"(podSelector {{}} with policyTypes {direction} and no {key} rules)")
@@ -70,7 +65,7 @@ def own_workloads(bundle: Bundle) -> list[tuple[str, PodTemplate]]:
 
 def _policies_for(bundle: Bundle, pod: PodTemplate, direction: str) -> list[K8sObject]:
     return [p for p in bundle.of_kind("NetworkPolicy") if p.namespace == pod.namespace
-            and _isolates(p, direction) and selector_matches(p.spec.get("podSelector"), pod.labels)]
+            and direction in netmodel.policy_types(p) and selector_matches(p.spec.get("podSelector"), pod.labels)]
 
 
 def _peer_breadth(peer: dict) -> str | None:

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from conformance.manifests import Bundle, K8sObject, PodTemplate, pod_template_of
 from conformance.rules import rule
-
-
-def cpu_millis(value) -> float | None:
-    """A CPU quantity in millicores: 250m, 0.5, 1, "2"."""
-    if value is None:
-        return None
-    text = str(value)
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m?)", text)
-    if not match:
-        return None
-    number = float(match.group(1))
-    return number if match.group(2) else number * 1000
+from conformance.rules.podsecurity import quantity
 
 
 def target_of(bundle: Bundle, hpa: K8sObject) -> K8sObject | None:
@@ -83,7 +70,7 @@ def cpu_requests_for_utilisation(bundle: Bundle) -> list[str]:
         if pod is None or not _cpu_metrics(hpa):
             continue
         for c in pod.containers(("containers",)):
-            if cpu_millis(((c.spec.get("resources") or {}).get("requests") or {}).get("cpu")) is None:
+            if quantity(((c.spec.get("resources") or {}).get("requests") or {}).get("cpu")) is None:
                 gaps.append(f"{c.ref}: no CPU request, so {hpa.ref} cannot compute CPU utilisation")
     return gaps
 
@@ -113,8 +100,8 @@ def scale_up_possible(bundle: Bundle) -> list[str]:
             requests, limits = 0.0, 0.0
             for c in pod.containers(("containers",)):
                 resources = c.spec.get("resources") or {}
-                request = cpu_millis((resources.get("requests") or {}).get("cpu"))
-                limit = cpu_millis((resources.get("limits") or {}).get("cpu"))
+                request = quantity((resources.get("requests") or {}).get("cpu"))
+                limit = quantity((resources.get("limits") or {}).get("cpu"))
                 if limit is None:
                     break
                 requests, limits = requests + (request or limit), limits + limit

@@ -15,7 +15,7 @@ from pathlib import Path
 from conformance.cluster import docker as dockerd
 from conformance.cluster.build import stage
 from conformance.cluster.build.cache import cache_root, tree_size
-from conformance.errors import ConformanceError
+from conformance.errors import ConformanceError, run_cli
 
 
 def default_image_set() -> Path:
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         _list()
         return 0
-    try:
+
+    def act() -> None:
         names = _selected(args)
         dockerd.start()
         started = time.monotonic()
@@ -111,13 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         entries = {**stage.cached(), **{name: o.entry for name, o in outcomes.items()}}
         stage.write_image_set(stage.image_set(entries), image_set_path)
         print(f"image set: {image_set_path}")
-    except ConformanceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_cli(act, failure=1)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def _pytest(session: nox.Session, *args: str) -> None:
 
 
 def _schemas(session: nox.Session) -> None:
-    session.run("python", "-m", "conformance.schema", "fetch", silent=True)
+    session.run("python", "-m", "conformance.downloads", "schemas", silent=True)
 
 
 @nox.session
@@ -43,7 +43,7 @@ def lint(session: nox.Session) -> None:
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("yamllint", "-s", ".")
-    session.run("python", "-m", "conformance.conventions")
+    session.run("python", "-m", "conformance.static.conventions")
 
 
 @nox.session
@@ -75,7 +75,7 @@ def bench(session: nox.Session) -> None:
         session.run("uv", "venv", "-q", str(checkov_venv), external=True)
         session.run("uv", "pip", "install", "-q", "--python", str(checkov_venv / "bin" / "python"),
                     *nox.project.dependency_groups(PYPROJECT, "checkov"), external=True)
-    session.run("python", "-m", "conformance.bench", "--checkov", str(checkov), *session.posargs)
+    session.run("python", "-m", "conformance.static.bench", "--checkov", str(checkov), *session.posargs)
 
 
 @nox.session(default=False, venv_backend="none")
@@ -116,7 +116,7 @@ def _conformance(session: nox.Session, *extra: str) -> None:
 def cluster(session: nox.Session) -> None:
     """Create or reuse the kind cluster with Istio, a dev-mode Vault and metrics-server (kept)."""
     _install(session, "live")
-    session.run("python", "-m", "conformance.cluster.environment", "up", *session.posargs)
+    session.run("python", "-m", "conformance.live.environment", "up", *session.posargs)
 
 
 @nox.session(default=False)
@@ -135,11 +135,11 @@ def hermetic(session: nox.Session) -> None:
 def down(session: nox.Session) -> None:
     """Delete the kind cluster the suite created."""
     _install(session, "live")
-    session.run("python", "-m", "conformance.cluster.environment", "down", *session.posargs)
+    session.run("python", "-m", "conformance.live.environment", "down", *session.posargs)
 
 
 @nox.session(default=False)
 def images(session: nox.Session) -> None:
     """Build or reuse every hermetic image stage; `-- --bench` records cold and warm times per stage."""
     _install(session, "live")
-    session.run("python", "-m", "conformance.cluster.build", *session.posargs)
+    session.run("python", "-m", "conformance.images", *session.posargs)

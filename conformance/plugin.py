@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
-from conformance import controls, pins
+from conformance import controls, fixtures
 from conformance.errors import ConformanceError
-from conformance.manifests import REPO, Bundle, discover_overlays, load_file, load_overlay
+from conformance.paths import REPO
+from conformance.static.manifests import Bundle, discover_overlays, load_file, load_overlay
 
 SCHEMA_VERSION = 1
 OBJECT_REF = re.compile(r"^([A-Z][A-Za-z]+ [a-z0-9.-]+(?:/[a-z0-9.-]+)?)")
@@ -94,13 +95,13 @@ def _inputs(config: pytest.Config) -> list[tuple[str, Path]]:
     overlays = config.getoption("overlay")
     if overlays:
         return [("overlay", _overlay_path(o)) for o in overlays]
-    scoped = [("overlay", REPO / spec["path"]) for spec in pins.fixture("expectations/inputs.yaml").values()]
+    scoped = [("overlay", REPO / spec["path"]) for spec in fixtures.load("expectations/inputs.yaml").values()]
     return scoped + [("overlay", p) for p in discover_overlays()]
 
 
 def _scope(bundle: Bundle) -> set[str] | None:
     """The controls an input answers for; None means all of them."""
-    spec = pins.fixture("expectations/inputs.yaml").get(bundle.name)
+    spec = fixtures.load("expectations/inputs.yaml").get(bundle.name)
     if spec is None or Path(bundle.source) != Path(spec["path"]):
         return None
     return set(spec["controls"])
@@ -119,7 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
     report_dir = Path(config.getoption("report_dir"))
     minor = config.getoption("kubernetes")
     if minor:
-        from conformance import schema
+        from conformance.static import schema
 
         if not re.fullmatch(r"1\.\d+", minor):
             raise pytest.UsageError(f"--kubernetes takes a minor such as 1.33, not {minor!r}")

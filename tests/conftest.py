@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.manifests import OVERLAYS, load_overlay
+from conformance.paths import OVERLAYS
+from conformance.static.manifests import load_overlay
 
 
 @pytest.fixture(scope="session")

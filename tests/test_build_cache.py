@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cluster.build import cache
+from conformance.images import cache
 
 
 def test_key_ignores_mapping_order():

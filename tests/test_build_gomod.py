@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conformance.cluster.build import gomod
+from conformance.images import gomod
 
 KUBERNETES_GOMOD = """\
 // This is a generated file. Do not edit directly.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cluster.build import nodecheck
+from conformance.images import nodecheck
 
 KUBEADM_LIST = [
     "registry.k8s.io/kube-apiserver:v1.34.0",

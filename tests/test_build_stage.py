@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cluster.build import gobuild, stage
+from conformance.images import gobuild, stage
 
 
 @pytest.fixture

@@ -21,11 +21,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from conformance import manifests, tokens
-from conformance.cluster import overlay
+from conformance import paths
 from conformance.errors import InputError
+from conformance.live import overlay, tokens
+from conformance.static import manifests
 
-REPO = manifests.REPO
+REPO = paths.REPO
 STANDINS = {
     "cortex-api": "localhost/cortex-standin/cortex-api:0f3c9a1e",
     "redis-proxy": "localhost/cortex-standin/redis-proxy:0f3c9a1e",

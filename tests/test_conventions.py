@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import conventions
+from conformance.static import conventions
 
 SERVICE = """\
 apiVersion: v1

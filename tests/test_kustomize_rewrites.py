@@ -9,8 +9,9 @@ import textwrap
 
 import pytest
 
-from conformance.manifests import REPO, load_overlay
-from conformance.rules import RULES, load_all
+from conformance.paths import REPO
+from conformance.static.manifests import load_overlay
+from conformance.static.rules import RULES, load_all
 
 load_all()
 

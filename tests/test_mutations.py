@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import controls, pins
-from conformance.mutations import apply
-from conformance.rules import RULES, load_all
+from conformance import controls, fixtures
+from conformance.static.mutations import apply
+from conformance.static.rules import RULES, load_all
 
 load_all()
-MUTATIONS = pins.fixture("mutations.yaml")["mutations"]
+MUTATIONS = fixtures.load("mutations.yaml")["mutations"]
 
 
 @pytest.mark.parametrize("rule_name", sorted(RULES))
@@ -42,6 +42,6 @@ def test_every_static_control_has_a_rule():
 def test_gaps_name_the_object():
     """A gap starts with the kind and namespace/name of the object it is about."""
     mutation = next(m for m in MUTATIONS if m["id"] == "writable-root")
-    from conformance.manifests import load_overlay, OVERLAYS  # noqa: I001
+    from conformance.static.manifests import load_overlay, OVERLAYS  # noqa: I001
     gaps = RULES[mutation["rule"]](apply(load_overlay(OVERLAYS / "dev"), mutation["patch"]))
     assert gaps == ["Deployment cortex-dev/cortex-api container redis-proxy: readOnlyRootFilesystem is false"]

@@ -1,4 +1,4 @@
-"""The stand-in workload (fixtures/standin), built with the real Go toolchain and run on loopback.
+"""The stand-in workload (standin), built with the real Go toolchain and run on loopback.
 
 Each container of base/deployment.yaml is started from the same binary with the environment the
 Deployment gives it, its ports moved to free loopback ports, and its own probes are then run
@@ -38,7 +38,7 @@ STANDIN_UID = 10001
 @pytest.fixture(scope="session")
 def standin_binary() -> Path:
     """The static stand-in binary from the hermetic build's standin-binary stage (cached by source hash)."""
-    from conformance.cluster.build import gobuild, stage
+    from conformance.images import gobuild, stage
 
     try:
         gobuild.go_binary()

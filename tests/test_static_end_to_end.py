@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.manifests import REPO
+from conformance.paths import REPO
 
 COPIED = ("conformance", "base", "overlays", "fixtures", "pyproject.toml")
 
@@ -74,7 +74,7 @@ def test_rendered_file_is_checked(repo_copy, tmp_path):
             "readOnlyRootFilesystem: false\n            runAsNonRoot: true\n"
             "            capabilities:\n              drop:\n                - ALL\n          volumeMounts:\n"
             "            - name: tmp\n              mountPath: /tmp\n              subPath: redis-proxy")
-    from conformance.manifests import kubectl
+    from conformance.static.manifests import kubectl
     rendered = tmp_path / "rendered.yaml"
     rendered.write_text(subprocess.run([kubectl(), "kustomize", str(repo_copy / "overlays" / "dev")],
                                        capture_output=True, text=True, check=True).stdout)

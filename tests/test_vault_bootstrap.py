@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conformance.cluster import vault
 from conformance.errors import ConformanceError, InputError
+from conformance.live import vault
 from conformance.wait import wait_until
 from tests.processes import free_port, stop
 

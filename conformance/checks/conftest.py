@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from conformance import observe
 from conformance.errors import ConformanceError
-from conformance.manifests import PodTemplate
-from conformance.probe import Gateway
+from conformance.live import observe
+from conformance.live.traffic import Gateway
+from conformance.static.manifests import PodTemplate
 
 
 @pytest.fixture(scope="session")
 def live(request: pytest.FixtureRequest, run_state):
     # Imported here: the static tier's venv has none of the live tier's packages.
-    from conformance.cluster.environment import Environment, Options
+    from conformance.live.environment import Environment, Options
 
     config = request.config
     writer = config.get_terminal_writer()

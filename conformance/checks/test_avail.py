@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-from conformance import observe
+from conformance.live import observe
 from conformance.plugin import holds
-from conformance.rules import availability
+from conformance.static.rules import availability
 
 static = pytest.mark.static
 

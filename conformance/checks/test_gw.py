@@ -2,9 +2,9 @@
 
 import pytest
 
-from conformance import observe
+from conformance.live import observe
 from conformance.plugin import holds
-from conformance.rules import gateway
+from conformance.static.rules import gateway
 
 static = pytest.mark.static
 

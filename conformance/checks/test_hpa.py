@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from conformance import observe
 from conformance.errors import WaitTimeout
+from conformance.live import observe
+from conformance.live.traffic import in_parallel, pod_exec
 from conformance.plugin import holds
-from conformance.probe import in_parallel, pod_exec
-from conformance.rules import scaling
+from conformance.static.rules import scaling
 from conformance.wait import wait_until
 
 static = pytest.mark.static

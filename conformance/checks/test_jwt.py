@@ -2,9 +2,10 @@
 
 import pytest
 
-from conformance import observe, pins
+from conformance import fixtures
+from conformance.live import observe
 from conformance.plugin import holds
-from conformance.rules import jwt
+from conformance.static.rules import jwt
 
 static = pytest.mark.static
 
@@ -33,7 +34,7 @@ def test_no_allow_all(bundle):
 # --- live: the rejection matrix through the ingress gateway --------------------------------------------
 
 live = pytest.mark.live
-CASES = pins.fixture("expectations/jwt.yaml")["cases"]
+CASES = fixtures.load("expectations/jwt.yaml")["cases"]
 # A case without a usable principal (no token, or one Istio must not read) is the AuthorizationPolicy's
 # job (JWT-02), as is the valid token getting through; every other case is the verifier's (JWT-01).
 PRINCIPAL_CASES = {c["name"] for c in CASES if c.get("token") == "none" or c.get("transport") == "query"} | {"valid"}

@@ -2,9 +2,10 @@
 
 import pytest
 
-from conformance import observe, probe
+from conformance.live import observe
+from conformance.live import traffic as probe
 from conformance.plugin import holds
-from conformance.rules import mtls
+from conformance.static.rules import mtls
 
 static = pytest.mark.static
 

@@ -2,11 +2,15 @@
 
 import pytest
 
-from conformance import netmodel, observe, pins, probe
+from conformance import paths
 from conformance.errors import WaitTimeout
-from conformance.manifests import OVERLAYS, load_overlay
+from conformance.live import observe
+from conformance.live import traffic as probe
+from conformance.paths import OVERLAYS
 from conformance.plugin import holds
-from conformance.rules import network
+from conformance.static import netmodel
+from conformance.static.manifests import load_overlay
+from conformance.static.rules import network
 from conformance.wait import wait_until
 
 static = pytest.mark.static
@@ -56,7 +60,7 @@ DNS_NAME = "kubernetes.default.svc.cluster.local"
 
 
 def _manifests(name: str, image: str) -> str:
-    text = (pins.FIXTURES / "canary" / name).read_text()
+    text = (paths.FIXTURES / "canary" / name).read_text()
     return text.replace("cortex-conformance/client:placeholder", image)
 
 

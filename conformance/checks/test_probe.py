@@ -2,11 +2,11 @@
 
 import pytest
 
-from conformance import observe
 from conformance.errors import WaitTimeout
+from conformance.live import observe
+from conformance.live.traffic import pod_exec
 from conformance.plugin import holds
-from conformance.probe import pod_exec
-from conformance.rules import probes
+from conformance.static.rules import health
 from conformance.wait import wait_until
 
 static = pytest.mark.static
@@ -16,28 +16,28 @@ static = pytest.mark.static
 @pytest.mark.control("PROBE-01")
 def test_liveness_and_readiness_present(bundle):
     """PROBE-01: every container has a livenessProbe and a readinessProbe."""
-    holds(probes.liveness_and_readiness_present(bundle))
+    holds(health.liveness_and_readiness_present(bundle))
 
 
 @static
 @pytest.mark.control("PROBE-02")
 def test_probes_on_declared_ports(bundle):
     """PROBE-02: every probe targets a port its container declares."""
-    holds(probes.probes_on_declared_ports(bundle))
+    holds(health.probes_on_declared_ports(bundle))
 
 
 @static
 @pytest.mark.control("PROBE-03")
 def test_readiness_distinct_from_liveness(bundle):
     """PROBE-03: readiness differs from liveness and reacts within ten seconds."""
-    holds(probes.readiness_distinct_from_liveness(bundle))
+    holds(health.readiness_distinct_from_liveness(bundle))
 
 
 @static
 @pytest.mark.control("PROBE-04")
 def test_liveness_timing_sane(bundle):
     """PROBE-04: liveness tolerates a blip, timeouts fit their periods, slow starters have a startup probe."""
-    holds(probes.liveness_timing_sane(bundle))
+    holds(health.liveness_timing_sane(bundle))
 
 
 # --- live ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import pytest
 
 from conformance.plugin import holds
-from conformance.rules import validity
+from conformance.static.rules import validity
 
 pytestmark = pytest.mark.static
 

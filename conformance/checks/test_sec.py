@@ -3,7 +3,7 @@
 import pytest
 
 from conformance.plugin import holds
-from conformance.rules import podsecurity
+from conformance.static.rules import podsecurity
 
 static = pytest.mark.static
 

@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from conformance import observe, pins
+from conformance import fixtures
+from conformance.live import observe
+from conformance.live.traffic import pod_exec
 from conformance.plugin import holds
-from conformance.probe import pod_exec
-from conformance.rules import vault
+from conformance.static.rules import vault
 
 static = pytest.mark.static
 
@@ -66,7 +67,7 @@ def _login(live, port: int, service_account: str) -> int:
     import urllib.error
     import urllib.request
 
-    spec = pins.fixture("expectations/vault.yaml")
+    spec = fixtures.load("expectations/vault.yaml")
     token = live.kube.run("create", "token", service_account, "-n", "cortex-dev", "--audience", spec["audience"],
                           "--duration", "10m").stdout.strip()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/auth/kubernetes/login", method="POST",

@@ -1,0 +1,100 @@
+"""Cluster-wide add-ons the overlay relies on: metrics-server and a dev-mode Vault with its injector.
+
+Manifests come from the upstream modules (metrics-server's kustomize overlay, vault-k8s's deploy/
+directory) plus our own data in fixtures/vault/, assembled per run in a work directory with the
+run's image references. Everything is applied server-side and is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import yaml
+
+from conformance import paths
+from conformance.live.kube import Kube
+from conformance.static.manifests import render
+
+VAULT_NAMESPACE = "vault"
+VAULT_FIXTURES = paths.FIXTURES / "vault"
+ROOT_TOKEN_SECRET = "vault-dev-root-token"  # noqa: S105 - the name of a Secret, not a token
+
+
+def metrics_server(kube: Kube, manifests: str, *, image: str, timeout: float, evidence: Path) -> None:
+    """metrics-server from its upstream kustomize overlay, told to trust kind's self-signed kubelets."""
+    docs = list(yaml.safe_load_all(manifests))
+    for doc in docs:
+        if doc and doc.get("kind") == "Deployment" and doc["metadata"]["name"] == "metrics-server":
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            container["image"] = image
+            container["imagePullPolicy"] = "IfNotPresent"
+            args = container.setdefault("args", [])
+            if "--kubelet-insecure-tls" not in args:
+                args.append("--kubelet-insecure-tls")
+    kube.apply(yaml.safe_dump_all([d for d in docs if d]), what="metrics-server")
+    kube.rollout("kube-system", "deployment/metrics-server", timeout=timeout, evidence=evidence)
+
+
+def root_token(kube: Kube) -> str:
+    """The dev server's root token: generated once per cluster, kept in a Secret, never printed."""
+    existing = kube.run("get", "secret", ROOT_TOKEN_SECRET, "-n", VAULT_NAMESPACE, "-o",
+                        "jsonpath={.data.token}", check=False)
+    if existing.returncode == 0 and existing.stdout:
+        import base64
+
+        return base64.b64decode(existing.stdout).decode()
+    token = secrets.token_urlsafe(24)
+    kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": VAULT_NAMESPACE}}),
+               what="namespace vault")
+    kube.apply(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": ROOT_TOKEN_SECRET, "namespace": VAULT_NAMESPACE},
+        "stringData": {"token": token}}), what="the Vault root token Secret")
+    return token
+
+
+def write_vault_kustomization(work: Path, *, server_image: str, agent_image: str, injector_image: str,
+                              injector_manifests: Path) -> Path:
+    """A kustomization: our dev server plus vault-k8s's own deploy/ directory, pointed at it."""
+    root = work / "vault"
+    root.mkdir(parents=True, exist_ok=True)
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": VAULT_NAMESPACE,
+        "resources": [os.path.relpath(VAULT_FIXTURES, root), os.path.relpath(injector_manifests, root)],
+        "images": [
+            {"name": "cortex-conformance/vault-server", "newName": server_image.rsplit(":", 1)[0],
+             "newTag": server_image.rsplit(":", 1)[1]},
+            {"name": "hashicorp/vault-k8s", "newName": injector_image.rsplit(":", 1)[0],
+             "newTag": injector_image.rsplit(":", 1)[1]},
+        ],
+        "patches": [{
+            "target": {"kind": "Deployment", "name": "vault-injector"},
+            # A strategic merge keyed on env names: our agent image and the dev server's address.
+            "patch": yaml.safe_dump({
+                "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "vault-injector"},
+                "spec": {"replicas": 1, "template": {"spec": {"containers": [{
+                    "name": "sidecar-injector",
+                    "env": [{"name": "AGENT_INJECT_VAULT_IMAGE", "value": agent_image},
+                            {"name": "AGENT_INJECT_VAULT_ADDR",
+                             "value": f"http://vault.{VAULT_NAMESPACE}.svc:8200"}]}]}}}}),
+        }],
+    }
+    (root / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+    return root
+
+
+def vault(kube: Kube, work: Path, *, server_image: str, agent_image: str, injector_image: str,
+          injector_manifests: Path, timeout: float, evidence: Path) -> str:
+    """Install the dev server and the injector; returns the root token (for the bootstrap only)."""
+    token = root_token(kube)
+    root = write_vault_kustomization(work, server_image=server_image, agent_image=agent_image,
+                                     injector_image=injector_image, injector_manifests=injector_manifests)
+    rendered = render(root)
+    kube.apply(rendered, what="Vault dev server and agent injector")
+    kube.rollout(VAULT_NAMESPACE, "deployment/vault", timeout=timeout, evidence=evidence)
+    kube.rollout(VAULT_NAMESPACE, "deployment/vault-injector", timeout=timeout, evidence=evidence)
+    return token

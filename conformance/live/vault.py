@@ -1,0 +1,310 @@
+"""Bootstrap a (dev-mode) Vault for cortex-api from fixtures/expectations/vault.yaml, with hvac.
+
+One contract drives both tiers: the kv-v2 mount, the role, the policy, the audience, the bound
+ServiceAccounts and the secrets with their paths and keys. The bootstrap
+
+- makes sure the kv-v2 mount exists and writes a dummy value, generated per run, for every key
+  of every secret (existing complete values are kept unless ``rotate``: pods already running on
+  a reused cluster hold files rendered from them);
+- computes the sha256 of each file the Vault agent will render from the overlay's templates, so
+  the live check compares digests with the pod's files and no value is ever printed;
+- enables and configures Kubernetes auth with the cluster's host, CA and reviewer JWT;
+- writes a policy that can read exactly this service's secret paths, nothing else;
+- writes a role bound to exactly the listed ServiceAccounts and namespaces, with the audience.
+
+Every step is idempotent: running it twice leaves Vault as running it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hvac
+import hvac.exceptions
+import yaml
+
+from conformance.errors import ConformanceError, InputError
+from conformance.paths import EXPECTATIONS, OVERLAYS
+
+CONTRACT = EXPECTATIONS / "vault.yaml"
+VAULT_PATCH = OVERLAYS / "dev" / "patches" / "deployment_vault.yaml"
+AGENT_SECRETS_DIR = "/vault/secrets"
+AUTH_MOUNT = "kubernetes"
+TEMPLATE_PREFIX = "vault.hashicorp.com/agent-inject-template-"
+SECRET_PREFIX = "vault.hashicorp.com/agent-inject-secret-"  # noqa: S105 (an annotation name)
+# Tokens from the role live as long as a conformance run needs, and no longer.
+ROLE_TOKEN_TTL = "1h"  # noqa: S105 (a duration)
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    file: str
+    path: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Contract:
+    kv_mount: str
+    role: str
+    policy: str
+    audience: str
+    bound_service_accounts: tuple[tuple[str, str], ...]  # (namespace, name)
+    secrets: tuple[SecretSpec, ...]
+
+    def data_path(self, secret: SecretSpec) -> str:
+        """The kv-v2 API path a policy and a template name: <mount>/data/<path>."""
+        return f"{self.kv_mount}/data/{secret.path}"
+
+
+@dataclass(frozen=True)
+class KubernetesAuth:
+    """How Vault reaches the cluster's TokenReview API; the live tier passes the kind cluster's."""
+
+    host: str
+    ca_cert: str | None = None
+    reviewer_jwt: str | None = field(default=None, repr=False)
+    issuer: str | None = None
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """What the live VAULT check needs: where each file lands and its expected digest. No values."""
+
+    role: str
+    policy: str
+    digests: dict[str, str]  # file name -> sha256 of the rendered content
+    written: tuple[str, ...]  # kv paths whose values this run wrote (empty when all were kept)
+
+    def file_path(self, file: str) -> str:
+        return f"{AGENT_SECRETS_DIR}/{file}"
+
+
+def load_contract(path: Path = CONTRACT) -> Contract:
+    try:
+        data = yaml.safe_load(path.read_text())
+        return Contract(
+            kv_mount=data["kv_mount"], role=data["role"], policy=data["policy"], audience=data["audience"],
+            bound_service_accounts=tuple((sa["namespace"], sa["name"]) for sa in data["bound_service_accounts"]),
+            secrets=tuple(SecretSpec(s["file"], s["path"], tuple(s["keys"])) for s in data["secrets"]),
+        )
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a Vault contract ({type(exc).__name__}: {exc})") from None
+
+
+def agent_templates(annotations: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """file -> (secret path, template) from the agent-inject annotations of a pod template."""
+    out = {}
+    for key, template in annotations.items():
+        if key.startswith(TEMPLATE_PREFIX):
+            file = key.removeprefix(TEMPLATE_PREFIX)
+            out[file] = (annotations.get(SECRET_PREFIX + file, ""), template)
+    return out
+
+
+def templates_from_patch(path: Path = VAULT_PATCH) -> dict[str, tuple[str, str]]:
+    """The agent templates of the dev overlay's Vault patch."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+        annotations = doc["spec"]["template"]["metadata"]["annotations"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: no pod template annotations ({type(exc).__name__}: {exc})") from None
+    return agent_templates(annotations)
+
+
+# --- the agent's template language, as far as the overlay uses it ------------------------------
+
+_ACTION = re.compile(r"\{\{(-\s)?\s*(.*?)\s*(\s-)?\}\}", re.DOTALL)
+_WITH_SECRET = re.compile(r'^with\s+secret\s+"([^"]+)"$')
+_FIELD = re.compile(r"^\.Data\.data\.([A-Za-z0-9_]+)$")
+_GO_SPACE = " \t\r\n"
+
+
+def _go_json(value: Any) -> str:
+    """Go's json.Marshal as consul-template's toJSON uses it: sorted keys, compact, HTML-safe."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def render_template(template: str, kv: Mapping[str, Mapping[str, Any]]) -> str:
+    """Render an agent template against kv data ({"<mount>/data/<path>": {key: value}}).
+
+    Only the constructs the overlay uses are understood: ``with secret "P"``, ``end``,
+    ``.Data.data.KEY`` and ``.Data.data | toJSON``, with Go's ``{{-`` and ``-}}`` trimming.
+    Anything else is an InputError, because a guessed rendering gives a wrong digest silently.
+    """
+    out: list[str] = []
+    scope: list[Mapping[str, Any]] = []
+    pos = 0
+    trim_next = False
+    for match in _ACTION.finditer(template):
+        text = template[pos:match.start()]
+        if trim_next:
+            text = text.lstrip(_GO_SPACE)
+        if match.group(1):
+            text = text.rstrip(_GO_SPACE)
+        out.append(text)
+        action = match.group(2)
+        trim_next = bool(match.group(3))
+        pos = match.end()
+        if (m := _WITH_SECRET.match(action)) is not None:
+            if m.group(1) not in kv:
+                raise InputError(f"template reads secret {m.group(1)!r}, which the contract does not define")
+            scope.append(kv[m.group(1)])
+        elif action == "end":
+            if not scope:
+                raise InputError("template has an `end` without a `with`")
+            scope.pop()
+        elif (m := _FIELD.match(action)) is not None:
+            if not scope:
+                raise InputError(f"template uses {action} outside `with secret`")
+            value = scope[-1].get(m.group(1))
+            if not isinstance(value, str):
+                raise InputError(f"template reads key {m.group(1)!r}, which is missing or not a string")
+            out.append(value)
+        elif action.replace(" ", "") == ".Data.data|toJSON":
+            if not scope:
+                raise InputError("template uses .Data.data outside `with secret`")
+            out.append(_go_json(dict(scope[-1])))
+        else:
+            raise InputError(f"template construct {{{{ {action} }}}} is not understood by the digest renderer")
+    tail = template[pos:]
+    out.append(tail.lstrip(_GO_SPACE) if trim_next else tail)
+    if scope:
+        raise InputError("template has a `with` without an `end`")
+    return "".join(out)
+
+
+# --- the pieces Vault is given -------------------------------------------------------------------
+
+
+def policy_text(contract: Contract) -> str:
+    """Read on exactly the service's kv-v2 data paths: no wildcard, no list, no metadata, no write."""
+    lines = [f"# {contract.policy}: written by the conformance bootstrap; read-only, this service's paths only."]
+    for secret in contract.secrets:
+        lines += [f'path "{contract.data_path(secret)}" {{', '  capabilities = ["read"]', "}"]
+    return "\n".join(lines) + "\n"
+
+
+def role_bindings(contract: Contract) -> tuple[list[str], list[str]]:
+    """Names and namespaces for the role, refusing a list that one Vault role cannot bind exactly.
+
+    Vault binds every listed name in every listed namespace, so ns-a/x plus ns-b/y would also
+    admit ns-a/y and ns-b/x; such a contract needs one role per ServiceAccount instead.
+    """
+    names = sorted({name for _, name in contract.bound_service_accounts})
+    namespaces = sorted({ns for ns, _ in contract.bound_service_accounts})
+    if {(ns, n) for ns in namespaces for n in names} != set(contract.bound_service_accounts):
+        raise InputError(f"role {contract.role}: the ServiceAccounts {contract.bound_service_accounts} cannot be "
+                         "bound exactly by one Vault role (it binds every name in every namespace)")
+    return names, namespaces
+
+
+def dummy_value(key: str) -> str:
+    """A value generated per run; JSON-shaped for the keys that hold a JSON document."""
+    token = secrets.token_urlsafe(24)
+    if key.endswith("_json"):
+        return json.dumps({"type": "service_account", "project_id": "cortex-conformance",
+                           "private_key_id": secrets.token_hex(20), "private_key": f"dummy-{token}",
+                           "client_email": "cortex-api@cortex-conformance.iam.gserviceaccount.com"})
+    return f"dummy-{token}"
+
+
+def check_templates(contract: Contract, templates: Mapping[str, tuple[str, str]]) -> None:
+    """The overlay's templates and the contract must name the same files and paths."""
+    files = {s.file for s in contract.secrets}
+    if set(templates) != files:
+        raise InputError(f"the agent templates render {sorted(templates)}, the contract lists {sorted(files)}")
+    for secret in contract.secrets:
+        declared, _ = templates[secret.file]
+        if declared != contract.data_path(secret):
+            raise InputError(f"file {secret.file}: the overlay injects {declared!r}, "
+                             f"the contract says {contract.data_path(secret)!r}")
+
+
+# --- bootstrap -----------------------------------------------------------------------------------
+
+
+def _ensure_kv2(client: hvac.Client, mount: str) -> None:
+    mounts = client.sys.list_mounted_secrets_engines()["data"]
+    existing = mounts.get(f"{mount}/")
+    if existing is None:
+        client.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    elif existing.get("type") != "kv" or str((existing.get("options") or {}).get("version")) != "2":
+        raise ConformanceError(f"Vault mount {mount}/ exists but is {existing.get('type')} version "
+                               f"{(existing.get('options') or {}).get('version')}, not kv version 2")
+
+
+def _ensure_kubernetes_auth(client: hvac.Client, mount: str) -> None:
+    methods = client.sys.list_auth_methods()["data"]
+    existing = methods.get(f"{mount}/")
+    if existing is None:
+        client.sys.enable_auth_method("kubernetes", path=mount)
+    elif existing.get("type") != "kubernetes":
+        raise ConformanceError(f"Vault auth mount {mount}/ exists but is {existing.get('type')}, not kubernetes")
+
+
+def _current_values(client: hvac.Client, contract: Contract, secret: SecretSpec) -> dict[str, Any] | None:
+    try:
+        read = client.secrets.kv.v2.read_secret_version(path=secret.path, mount_point=contract.kv_mount,
+                                                        raise_on_deleted_version=True)
+    except hvac.exceptions.InvalidPath:
+        return None
+    data = read["data"]["data"] or {}
+    return data if set(data) == set(secret.keys) and all(isinstance(v, str) for v in data.values()) else None
+
+
+def bootstrap(client: hvac.Client, kube: KubernetesAuth, *, contract: Contract | None = None,
+              templates: Mapping[str, tuple[str, str]] | None = None, rotate: bool = False,
+              auth_mount: str = AUTH_MOUNT) -> BootstrapResult:
+    """Configure Vault for the contract; returns digests of the files the agent will render."""
+    contract = contract or load_contract()
+    templates = templates if templates is not None else templates_from_patch()
+    check_templates(contract, templates)
+    names, namespaces = role_bindings(contract)
+    step = "connecting"
+    try:
+        step = f"enabling kv-v2 at {contract.kv_mount}/"
+        _ensure_kv2(client, contract.kv_mount)
+        kv: dict[str, dict[str, Any]] = {}
+        written = []
+        for secret in contract.secrets:
+            step = f"writing secret {contract.kv_mount}/{secret.path}"
+            values = None if rotate else _current_values(client, contract, secret)
+            if values is None:
+                values = {key: dummy_value(key) for key in secret.keys}
+                client.secrets.kv.v2.create_or_update_secret(path=secret.path, secret=values,
+                                                             mount_point=contract.kv_mount)
+                written.append(secret.path)
+            kv[contract.data_path(secret)] = values
+        digests = {s.file: hashlib.sha256(render_template(templates[s.file][1], kv).encode()).hexdigest()
+                   for s in contract.secrets}
+        step = f"enabling Kubernetes auth at {auth_mount}/"
+        _ensure_kubernetes_auth(client, auth_mount)
+        step = f"configuring Kubernetes auth at {auth_mount}/"
+        client.auth.kubernetes.configure(kubernetes_host=kube.host, kubernetes_ca_cert=kube.ca_cert,
+                                         token_reviewer_jwt=kube.reviewer_jwt, issuer=kube.issuer,
+                                         mount_point=auth_mount)
+        step = f"writing policy {contract.policy}"
+        client.sys.create_or_update_policy(name=contract.policy, policy=policy_text(contract), pretty_print=False)
+        step = f"writing role {contract.role}"
+        client.auth.kubernetes.create_role(name=contract.role, bound_service_account_names=names,
+                                           bound_service_account_namespaces=namespaces, ttl=ROLE_TOKEN_TTL,
+                                           policies=[contract.policy], audience=contract.audience,
+                                           mount_point=auth_mount)
+    except hvac.exceptions.VaultError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConformanceError(f"Vault bootstrap failed while {step}: {detail}") from None
+    except OSError as exc:  # requests' connection errors derive from OSError
+        raise ConformanceError(f"Vault bootstrap failed while {step}: cannot reach {client.url} ({exc})") from None
+    return BootstrapResult(role=contract.role, policy=contract.policy, digests=digests, written=tuple(written))

@@ -1,0 +1,121 @@
+"""JWT: tokens are validated, required on every API path, and nothing allows everything."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from conformance import fixtures
+from conformance.static import mesh
+from conformance.static.manifests import Bundle
+from conformance.static.rules import rule
+
+
+def _api() -> dict:
+    return fixtures.load("expectations/workload.yaml")["api"]
+
+
+def _api_pods(bundle: Bundle):
+    """Pods the gateway routes the API to; a missing route is reported by GW-02."""
+    return mesh.api_pods(bundle)
+
+
+@rule("JWT-01")
+def request_authentication(bundle: Bundle) -> list[str]:
+    gaps = []
+    pods = _api_pods(bundle)
+    if not pods:
+        gaps.append("no gateway route reaches any pod, so no workload is known to need JWT validation")
+    for pod, _routes in pods:
+        applying = [ra for ra in bundle.of_kind("RequestAuthentication") if mesh.applies_to(ra, pod)]
+        if not applying:
+            gaps.append(f"{pod.owner.ref}: no RequestAuthentication selects its pods")
+    for ra in bundle.of_kind("RequestAuthentication"):
+        rules = ra.spec.get("jwtRules") or []
+        if not rules:
+            gaps.append(f"{ra.ref}: jwtRules is empty")
+        for i, jwt_rule in enumerate(rules):
+            where = f"{ra.ref} jwtRules[{i}]"
+            if not jwt_rule.get("issuer"):
+                gaps.append(f"{where}: issuer is not set")
+            uri = jwt_rule.get("jwksUri")
+            if uri:
+                parsed = urlparse(uri)
+                if parsed.scheme != "https" or not parsed.netloc:
+                    gaps.append(f"{where}: jwksUri {uri} is not an https URL, so keys can be swapped in transit")
+            elif not jwt_rule.get("jwks"):
+                gaps.append(f"{where}: neither jwksUri nor jwks is set")
+            if not jwt_rule.get("audiences"):
+                gaps.append(f"{where}: audiences is empty, so tokens minted for any service are accepted")
+            headers = jwt_rule.get("fromHeaders")
+            if not headers:
+                gaps.append(f"{where}: fromHeaders is not set, so Istio also takes tokens from the "
+                            "access_token query parameter, which lands in access logs")
+            elif any(h.get("name", "").lower() != "authorization" for h in headers):
+                names = ", ".join(h.get("name", "") for h in headers)
+                gaps.append(f"{where}: fromHeaders takes tokens from {names}, not only Authorization")
+            if jwt_rule.get("fromParams"):
+                gaps.append(f"{where}: fromParams takes tokens from the query string")
+            if jwt_rule.get("fromCookies"):
+                gaps.append(f"{where}: fromCookies takes tokens from cookies, open to CSRF")
+    return gaps
+
+
+def _principal_fits(principal: str, issuer: str) -> bool:
+    """Whether a requestPrincipals pattern (`<iss>/<sub>`, `*` as prefix or suffix) can match a
+    token from `issuer`."""
+    if principal == "*" or principal.startswith(f"{issuer}/"):
+        return True
+    if principal.endswith("*"):
+        return f"{issuer}/".startswith(principal[:-1])
+    return principal.startswith("*")
+
+
+def _issuers(bundle: Bundle, pod) -> set[str]:
+    return {r.get("issuer", "") for ra in bundle.of_kind("RequestAuthentication") if mesh.applies_to(ra, pod)
+            for r in ra.spec.get("jwtRules") or []}
+
+
+@rule("JWT-02")
+def principal_required_on_api(bundle: Bundle) -> list[str]:
+    gaps = []
+    prefix = _api()["path_prefix"]
+    for pod, routes in _api_pods(bundle):
+        ports = {mesh.target_port(bundle, route, pod) for route in routes}
+        policies = mesh.allow_policies(bundle, pod)
+        if not policies:
+            gaps.append(f"{pod.owner.ref}: no ALLOW AuthorizationPolicy applies, so requests to {prefix} "
+                        "without a token pass (RequestAuthentication rejects only bad tokens)")
+            continue
+        issuers = _issuers(bundle, pod)
+        for ap in policies:
+            for i, ap_rule in enumerate(ap.spec.get("rules") or []):
+                if not any(mesh.rule_reaches(ap_rule, prefix, port) for port in ports):
+                    continue
+                where = f"{ap.ref} rules[{i}]"
+                if mesh.when_requires_principal(ap_rule):
+                    continue
+                sources = [f.get("source") or {} for f in ap_rule.get("from") or []]
+                if not sources:
+                    gaps.append(f"{where}: allows requests to {prefix} from any source without a request principal")
+                for j, source in enumerate(sources):
+                    if not mesh.source_requires_principal(source):
+                        gaps.append(f"{where} from[{j}]: allows requests to {prefix} without a request principal")
+                        continue
+                    for principal in source["requestPrincipals"]:
+                        if not any(_principal_fits(principal, iss) for iss in issuers):
+                            known = ", ".join(sorted(issuers)) or "none"
+                            gaps.append(f"{where} from[{j}]: requestPrincipal {principal} names an issuer no "
+                                        f"RequestAuthentication of the workload validates ({known})")
+    return gaps
+
+
+@rule("JWT-03")
+def no_allow_all(bundle: Bundle) -> list[str]:
+    gaps = []
+    for ap in bundle.of_kind("AuthorizationPolicy"):
+        if (ap.spec.get("action") or "ALLOW") != "ALLOW":
+            continue
+        for i, ap_rule in enumerate(ap.spec.get("rules") or []):
+            if mesh.is_allow_all(ap_rule):
+                gaps.append(f"{ap.ref}: rules[{i}] is {{}} (or only empty clauses), which allows every request")
+    return gaps

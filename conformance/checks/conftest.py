@@ -4,10 +4,9 @@ live checks share."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conformance import fixtures
 from conformance.errors import ConformanceError
 from conformance.live import observe
 from conformance.live.traffic import Gateway
@@ -17,15 +16,12 @@ from conformance.static.manifests import PodTemplate
 @pytest.fixture(scope="session")
 def live(request: pytest.FixtureRequest, run_state):
     # Imported here: the static tier's venv has none of the live tier's packages.
-    from conformance.live.environment import Environment, Options
+    from conformance.live.environment import Environment
+    from conformance.live.options import Options
 
     config = request.config
     writer = config.get_terminal_writer()
-    options = Options(target=config.getoption("target"), context=config.getoption("context"),
-                      keep=config.getoption("keep"), images=config.getoption("images"),
-                      nodes=config.getoption("nodes"), report_dir=Path(config.getoption("report_dir")),
-                      kubernetes=config.getoption("kubernetes"), node_image=config.getoption("node_image"),
-                      istio=config.getoption("istio"))
+    options = Options.from_pytest(config)
     capture = config.pluginmanager.getplugin("capturemanager")
 
     def progress(message: str) -> None:
@@ -53,8 +49,8 @@ def live(request: pytest.FixtureRequest, run_state):
 
 @pytest.fixture(scope="session")
 def gateway(live) -> Gateway:
-    spec = observe.expectations()["gateway"]
-    return Gateway(spec["host"], spec["http_port"], spec["https_port"], live.overlay.tls.ca_pem)
+    spec = fixtures.workload().gateway
+    return Gateway(spec.host, spec.host_ports["http"], spec.host_ports["https"], live.workload.overlay.tls.ca_pem)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import pytest
 
+from conformance import fixtures
 from conformance.live import observe
 from conformance.plugin import holds
 from conformance.static.rules import gateway
@@ -39,13 +40,13 @@ live = pytest.mark.live
 @pytest.mark.control("GW-01")
 def test_http_redirects_to_https(live, gateway, evidence):
     """GW-01: plain HTTP to the gateway is redirected to HTTPS, never served."""
-    spec = observe.expectations()["gateway"]
+    spec, host = observe.expectations()["gateway"], fixtures.workload().gateway.host
     result = gateway.request(spec["api_path"], scheme="http")
     evidence.append(result.evidence())
     location = result.headers.get("location", "")
-    if result.status not in spec["redirect_statuses"] or not location.startswith(f"https://{spec['host']}"):
+    if result.status not in spec["redirect_statuses"] or not location.startswith(f"https://{host}"):
         pytest.fail(f"Gateway cortex-dev/cortex-api: HTTP got {result.status or f'curl exit {result.exit_code}'} "
-                    f"with location {location or 'none'}, expected a redirect to https://{spec['host']}",
+                    f"with location {location or 'none'}, expected a redirect to https://{host}",
                     pytrace=False)
 
 
@@ -53,7 +54,7 @@ def test_http_redirects_to_https(live, gateway, evidence):
 @pytest.mark.control("GW-02")
 def test_https_reaches_cortex_api(live, gateway, evidence):
     """GW-02: HTTPS through the gateway, with the run's certificate and a valid token, reaches cortex-api."""
-    valid = live.tokens.case("valid")
+    valid = live.workload.tokens.case("valid")
     result = gateway.request("/v1/models", headers=valid.headers, what="the valid token")
     evidence.append(result.evidence())
     if result.status != 200 or '"object"' not in result.body:

@@ -34,7 +34,7 @@ def test_no_allow_all(bundle):
 # --- live: the rejection matrix through the ingress gateway --------------------------------------------
 
 live = pytest.mark.live
-CASES = fixtures.load("expectations/jwt.yaml")["cases"]
+CASES = fixtures.expectations("jwt")["cases"]
 # A case without a usable principal (no token, or one Istio must not read) is the AuthorizationPolicy's
 # job (JWT-02), as is the valid token getting through; every other case is the verifier's (JWT-01).
 PRINCIPAL_CASES = {c["name"] for c in CASES if c.get("token") == "none" or c.get("transport") == "query"} | {"valid"}
@@ -43,7 +43,7 @@ BODY = '{"model": "cortex-small", "messages": [{"role": "user", "content": "conf
 
 
 def _send(live, gateway, record_matrix, evidence, name: str) -> None:
-    case = live.tokens.case(name)
+    case = live.workload.tokens.case(name)
     result = gateway.request(observe.expectations()["gateway"]["api_path"], method="POST", data=BODY,
                              headers=case.headers, query=case.query, what=f"the {name} token")
     evidence.append(result.evidence())

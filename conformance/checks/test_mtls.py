@@ -60,7 +60,7 @@ def test_plaintext_client_gets_no_answer(live, evidence, client):
 @pytest.mark.control("MTLS-02")
 def test_mesh_client_identified_by_spiffe(live, evidence):
     """MTLS-02: a mesh client gets 200 and cortex-api sees its SPIFFE identity in X-Forwarded-Client-Cert."""
-    valid = live.tokens.case("valid")
+    valid = live.workload.tokens.case("valid")
     result = probe.curl_in_pod(live.kube, "istio-ingress", "conformance-mesh-client",
                                API_URL.format(port=8080, path="/v1/models"), headers=valid.headers,
                                what="the valid token")

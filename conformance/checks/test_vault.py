@@ -43,9 +43,9 @@ live = pytest.mark.live
 @pytest.mark.control("VAULT-02")
 def test_pods_receive_their_secrets(live, evidence):
     """VAULT-02: each cortex-api pod holds every secret file, with the content Vault was given (by digest)."""
-    if live.vault_result is None:
+    if live.workload.vault_result is None:
         pytest.skip("this run did not bootstrap Vault (--target existing): the expected digests are unknown")
-    files = [live.vault_result.file_path(f) for f in live.vault_result.digests]
+    files = [live.workload.vault_result.file_path(f) for f in live.workload.vault_result.digests]
     gaps = []
     for pod in observe.api_pods(live.kube):
         name = pod["metadata"]["name"]
@@ -54,8 +54,8 @@ def test_pods_receive_their_secrets(live, evidence):
         evidence.append({"command": command, "exit_code": result.returncode,
                          "note": "digests compared, values never read"})
         seen = {f["path"]: f.get("sha256") for f in json.loads(result.stdout or '{"files": []}')["files"]}
-        for file, digest in live.vault_result.digests.items():
-            path = live.vault_result.file_path(file)
+        for file, digest in live.workload.vault_result.digests.items():
+            path = live.workload.vault_result.file_path(file)
             if path not in seen or seen[path] is None:
                 gaps.append(f"Pod cortex-dev/{name} container cortex-api: {path} is missing")
             elif seen[path] != digest:
@@ -67,7 +67,7 @@ def _login(live, port: int, service_account: str) -> int:
     import urllib.error
     import urllib.request
 
-    spec = fixtures.load("expectations/vault.yaml")
+    spec = fixtures.expectations("vault")
     token = live.kube.run("create", "token", service_account, "-n", "cortex-dev", "--audience", spec["audience"],
                           "--duration", "10m").stdout.strip()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/auth/kubernetes/login", method="POST",
@@ -83,10 +83,10 @@ def _login(live, port: int, service_account: str) -> int:
 @pytest.mark.control("VAULT-03")
 def test_other_service_account_refused(live, evidence):
     """VAULT-03: Vault refuses the role to another ServiceAccount's token and grants it to the workload's."""
-    if live.vault_result is None:
+    if live.workload.vault_result is None:
         pytest.skip("this run did not configure Vault (--target existing): the role is not ours to test")
     live.kube.run("create", "serviceaccount", "conformance-intruder", "-n", "cortex-dev", check=False)
-    with live.port_forward("vault", "service/vault", 8200) as port:
+    with live.kube.port_forward("vault", "service/vault", 8200) as port:
         intruder = _login(live, port, "conformance-intruder")
         workload = _login(live, port, "cortex-api")
     for account, status in (("conformance-intruder", intruder), ("cortex-api", workload)):

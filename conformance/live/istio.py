@@ -35,10 +35,10 @@ from conformance.wait import wait_until
 
 SOURCES = ("build", "pull")
 SYSTEM_NAMESPACE = "istio-system"
-GATEWAY_NAMESPACE = "istio-ingress"
+GATEWAY_NAMESPACE = fixtures.workload().gateway.namespace
 GATEWAY_RELEASE = "istio-ingressgateway"
-GATEWAY_LABELS = {"istio": "ingressgateway"}
-GATEWAY_NODE_PORTS = {"http": 30080, "https": 30443}
+GATEWAY_LABELS = fixtures.workload().gateway.labels
+GATEWAY_NODE_PORTS = fixtures.workload().gateway.node_ports
 VALUES_DIR = paths.FIXTURES / "istio"
 OTEL_COLLECTOR = VALUES_DIR / "otel-collector.yaml"
 CRD_LABEL = "app.kubernetes.io/part-of=istio"

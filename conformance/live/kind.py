@@ -74,11 +74,18 @@ class Cluster:
         except subprocess.TimeoutExpired:
             raise PreflightError(f"kind {' '.join(args[:2])} did not finish within {timeout:g}s") from None
 
-    def exists(self) -> bool:
+    def _clusters(self) -> list[str]:
         result = self._kind("get", "clusters", timeout=60)
         if result.returncode != 0:
             raise PreflightError(f"kind get clusters failed: {last_line(result.stderr)}")
-        return self.name in result.stdout.split()
+        return result.stdout.split()
+
+    def exists(self) -> bool:
+        return self.name in self._clusters()
+
+    def others(self) -> list[str]:
+        """Other kind clusters in the same Docker daemon."""
+        return [name for name in self._clusters() if name != self.name]
 
     def recorded_fingerprint(self) -> str | None:
         if not self.state_file.exists():

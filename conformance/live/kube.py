@@ -6,15 +6,19 @@ their own deadline, and a failed wait leaves its evidence (events, pod status, l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from conformance.errors import ConformanceError, WaitTimeout
 from conformance.static.manifests import kubectl as pinned_kubectl
+from conformance.wait import wait_until
 
 
 class KubeError(ConformanceError):
@@ -107,3 +111,27 @@ class Kube:
                               check=False, timeout=60)
             (target / f"logs-{pod.split('/')[-1]}.txt").write_text(result.stdout + result.stderr)
         return target
+
+    @contextlib.contextmanager
+    def port_forward(self, namespace: str, target: str, port: int) -> Iterator[int]:
+        """`kubectl port-forward` on a free loopback port, stopped on exit."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            local = probe.getsockname()[1]
+        proc = subprocess.Popen(self.argv("port-forward", "-n", namespace, target, f"{local}:{port}",
+                                          "--address=127.0.0.1"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(self.env or {})})
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", local)) == 0
+
+        try:
+            wait_until(f"kubectl port-forward to {namespace}/{target}:{port}", listening, timeout=30,
+                       interval=0.2, fail=lambda: proc.poll() is not None and f"it exited: {proc.stderr.read()}")
+            yield local
+        finally:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)

@@ -8,13 +8,13 @@ from conformance import fixtures
 from conformance.live.kube import Kube
 from conformance.static.manifests import K8sObject, PodTemplate
 
-DEV_NAMESPACE = "cortex-dev"
-API_SELECTOR = "app.kubernetes.io/name=cortex-api"
+DEV_NAMESPACE = fixtures.workload().namespace
+API_SELECTOR = fixtures.workload().selector
 
 
 def expectations() -> dict[str, Any]:
     """fixtures/expectations/live.yaml: outcomes and bounds only the live tier has."""
-    return fixtures.load("expectations/live.yaml")
+    return fixtures.expectations("live")
 
 
 def api_pods(kube: Kube) -> list[dict[str, Any]]:

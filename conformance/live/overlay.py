@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from conformance import fixtures
 from conformance.errors import InputError
 from conformance.paths import REPO
 from conformance.static.manifests import Bundle, load_overlay, pod_template_of
@@ -37,8 +38,8 @@ from conformance.static.manifests import Bundle, load_overlay, pod_template_of
 DEV_OVERLAY = REPO / "overlays" / "dev"
 CLIENTS = REPO / "fixtures" / "clients"
 CLIENT_IMAGE_PLACEHOLDER = "cortex-conformance/standin"
-GATEWAY_NAMESPACE = "istio-ingress"
-WORKLOAD = "cortex-api"
+GATEWAY_NAMESPACE = fixtures.workload().gateway.namespace
+WORKLOAD = fixtures.workload().name
 TLS_VALIDITY = datetime.timedelta(days=2)
 
 

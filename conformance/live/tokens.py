@@ -21,13 +21,14 @@ import jwt
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from conformance import fixtures
 from conformance.errors import InputError
 from conformance.paths import EXPECTATIONS
 from conformance.static.manifests import Bundle
 from conformance.static.mesh import workload_policies
 
 JWT_CASES = EXPECTATIONS / "jwt.yaml"
-WORKLOAD = "cortex-api"
+WORKLOAD = fixtures.workload().name
 
 _CASE_KEYS = {"name", "why", "status", "token", "raw", "key", "alg", "claims", "times", "transport", "signature"}
 _DEFAULT_KEYS = {"key", "alg", "claims", "times", "transport"}

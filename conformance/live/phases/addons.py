@@ -1,4 +1,5 @@
-"""Cluster-wide add-ons the overlay relies on: metrics-server and a dev-mode Vault with its injector.
+"""The platform phase: what the overlay relies on cluster-wide. metrics-server, Istio (base, istiod,
+CNI, ingress gateway) and a dev-mode Vault with its agent injector.
 
 Manifests come from the upstream modules (metrics-server's kustomize overlay, vault-k8s's deploy/
 directory) plus our own data in fixtures/vault/, assembled per run in a work directory with the
@@ -9,12 +10,17 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from conformance import paths
+from conformance.errors import PreflightError
 from conformance.live.kube import Kube
+from conformance.live.options import Options
+from conformance.live.phases.images import ImageSet
 from conformance.static.manifests import render
 
 VAULT_NAMESPACE = "vault"
@@ -98,3 +104,55 @@ def vault(kube: Kube, work: Path, *, server_image: str, agent_image: str, inject
     kube.rollout(VAULT_NAMESPACE, "deployment/vault", timeout=timeout, evidence=evidence)
     kube.rollout(VAULT_NAMESPACE, "deployment/vault-injector", timeout=timeout, evidence=evidence)
     return token
+
+
+WAIT = 600.0
+
+
+@dataclass
+class Platform:
+    """Phase 3: metrics-server, Istio and Vault on our cluster; on an existing one, only checked for."""
+
+    options: Options
+    images: ImageSet
+    kube: Kube
+    work: Path
+    progress: Callable[[str], None]
+    vault_token: str | None = field(default=None, repr=False)
+
+    name = "platform"
+
+    def up(self, creates_cluster: bool) -> None:
+        if not creates_cluster:
+            self._require()
+            return
+        from conformance.live import istio
+
+        files = self.images.files
+        self.progress("platform: metrics-server")
+        metrics_server(self.kube, render(Path(files["metrics-server-kustomize"])),
+                       image=self.images.refs["metrics-server"], timeout=WAIT, evidence=self.options.report_dir)
+        self.progress("platform: Istio (base, istiod, CNI, ingress gateway)")
+        istio.install(self.kube, self.images.source, timeout=WAIT, progress=self.progress,
+                      evidence=self.options.report_dir)
+        self.progress("platform: Vault dev server and agent injector")
+        self.vault_token = vault(
+            self.kube, self.work, server_image=self.images.refs["vault-server"],
+            agent_image=self.images.refs["vault-agent"], injector_image=self.images.refs["vault-injector"],
+            injector_manifests=Path(files["vault-injector-manifests"]), timeout=WAIT,
+            evidence=self.options.report_dir)
+
+    def _require(self) -> None:
+        from conformance.live import istio
+
+        missing = istio.missing(self.kube)
+        vault_injector = self.kube.run("get", "deployment", "-A", "-l", "app.kubernetes.io/name=vault-injector",
+                                       "-o", "name", check=False)
+        if not vault_injector.stdout.strip():
+            missing.append("the Vault agent injector (a Deployment labelled app.kubernetes.io/name=vault-injector)")
+        if missing:
+            raise PreflightError(f"context {self.kube.context} lacks {', '.join(missing)}; --target existing "
+                                 "installs nothing cluster-wide")
+
+    def down(self) -> None:
+        """Nothing: the platform lives as long as the cluster it was installed on."""

@@ -12,7 +12,7 @@ OLD_TLS = {"TLSV1_0", "TLSV1_1"}
 
 
 def _ingress_gateway_labels() -> dict[str, str]:
-    return fixtures.load("expectations/network.yaml")["groups"]["ingress-gateway"]["labels"]
+    return fixtures.expectations("network")["groups"]["ingress-gateway"]["labels"]
 
 
 def _host(entry: str) -> str:
@@ -75,7 +75,7 @@ def _resolve_gateway(bundle: Bundle, vs: K8sObject, ref: str) -> K8sObject | Non
 @rule("GW-02")
 def routes_match_gateway_and_service(bundle: Bundle) -> list[str]:
     gaps = []
-    api = fixtures.load("expectations/workload.yaml")["api"]
+    api = fixtures.expectations("workload")["api"]
     api_reached = False
     for vs in bundle.of_kind("VirtualService"):
         refs = [g for g in vs.spec.get("gateways") or [] if g != "mesh"]

@@ -99,7 +99,7 @@ def readiness_distinct_from_liveness(bundle: Bundle) -> list[str]:
 
 @rule("PROBE-04")
 def liveness_timing_sane(bundle: Bundle) -> list[str]:
-    expect = fixtures.load("expectations/workload.yaml")
+    expect = fixtures.expectations("workload")
     slow, budget = set(expect["slow_starting_containers"]), expect["min_startup_budget_seconds"]
     gaps = []
     for c in _app_containers(bundle):

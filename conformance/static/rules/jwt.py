@@ -11,7 +11,7 @@ from conformance.static.rules import rule
 
 
 def _api() -> dict:
-    return fixtures.load("expectations/workload.yaml")["api"]
+    return fixtures.expectations("workload")["api"]
 
 
 def _api_pods(bundle: Bundle):

@@ -18,7 +18,7 @@ EXTERNAL_PORTS = {443}
 
 
 def expectations() -> dict:
-    return fixtures.load("expectations/network.yaml")
+    return fixtures.expectations("network")
 
 
 @cache

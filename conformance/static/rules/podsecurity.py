@@ -68,7 +68,7 @@ def pod_runs_as_non_root(pod: PodTemplate) -> list[str]:
 def pod_uses_high_ids(pod: PodTemplate) -> list[str]:
     """Stricter than restricted, for the containers we write (injectors pick their own UIDs)."""
     gaps = []
-    min_uid = fixtures.load("expectations/workload.yaml")["min_uid"]
+    min_uid = fixtures.expectations("workload")["min_uid"]
     for c in containers(pod):
         uid = _effective(c, "runAsUser")
         if uid is None:

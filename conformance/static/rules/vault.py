@@ -29,7 +29,7 @@ SECRET_VALUES = {
 
 
 def expectations() -> dict[str, Any]:
-    return fixtures.load("expectations/vault.yaml")
+    return fixtures.expectations("vault")
 
 
 def _strings(node: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -1,0 +1,76 @@
+"""The suite's command-line options, in one named group, each checked once into a one-line error."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conformance.paths import REPORTS
+from conformance.plugin.inputs import targets_checks
+from conformance.plugin.state import STATE, RunState
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cortex-conformance", "cortex-conformance inputs, targets and results")
+    group.addoption("--overlay", action="append", default=[], metavar="DIR",
+                    help="overlay to render with kubectl kustomize (repeatable; default: every overlay "
+                         "under overlays/)")
+    group.addoption("--manifests", action="append", default=[], metavar="FILE",
+                    help="check an already rendered multi-document YAML file instead of the overlays "
+                         "(repeatable)")
+    group.addoption("--report-dir", default=str(REPORTS), metavar="DIR",
+                    help="where results-<run>.json and junit-<run>.xml go (default: build/reports)")
+    group.addoption("--run-name", default="static", choices=["static", "conformance"],
+                    help="names the results files of this run")
+    group.addoption("--target", default="kind", choices=["kind", "existing"],
+                    help="live tier: create/reuse our kind cluster, or use an existing context")
+    group.addoption("--context", default=None, metavar="NAME",
+                    help="live tier: kube context to use with --target existing")
+    group.addoption("--keep", action="store_true",
+                    help="live tier: keep the cluster and namespaces after the run")
+    group.addoption("--images", default="auto", choices=["auto", "pull", "build"],
+                    help="live tier: pull upstream images, build them from package registries, or pick "
+                         "build automatically when no registry answers")
+    group.addoption("--nodes", default=3, type=int, choices=[1, 3],
+                    help="live tier: kind nodes (1 control plane + 2 workers, or a single node)")
+    group.addoption("--kubernetes", default=None, metavar="MINOR",
+                    help="Kubernetes minor (e.g. 1.33): the schemas the static tier validates against and, with "
+                         "--images pull, the kind node image from fixtures/versions.yaml")
+    group.addoption("--node-image", default=None, metavar="REF",
+                    help="live tier with --images pull: the kind node image to run (pin it by digest)")
+    group.addoption("--istio", default=None, metavar="VERSION",
+                    help="live tier: the Istio release to install; must be one fixtures/versions.yaml pins")
+
+
+def _check(config: pytest.Config) -> None:
+    """Inputs that cannot work end the run before anything starts, in one line each."""
+    report_dir = Path(config.getoption("report_dir"))
+    if report_dir.exists() and not report_dir.is_dir():
+        raise pytest.UsageError(f"--report-dir {report_dir} is a file; give a directory (it is created if missing)")
+    for manifest in config.getoption("manifests"):
+        if Path(manifest).is_dir():
+            raise pytest.UsageError(f"--manifests {manifest} is a directory; give a rendered YAML file, or use "
+                                    "--overlay for a kustomization directory")
+    if config.getoption("manifests") and config.getoption("overlay"):
+        raise pytest.UsageError("--manifests and --overlay choose the inputs in two ways; give one of them")
+    minor = config.getoption("kubernetes")
+    if minor and not re.fullmatch(r"1\.\d+", minor):
+        raise pytest.UsageError(f"--kubernetes takes a minor such as 1.33, not {minor!r}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    _check(config)
+    run = config.getoption("run_name")
+    report_dir = Path(config.getoption("report_dir"))
+    minor = config.getoption("kubernetes")
+    if minor:
+        from conformance.static import schema
+
+        schema.SCHEMA_VERSION = f"v{minor}.0"
+    config.stash[STATE] = RunState(run=run, report_dir=report_dir)
+    if not config.option.xmlpath and not config.option.collectonly and targets_checks(config):
+        report_dir.mkdir(parents=True, exist_ok=True)
+        config.option.xmlpath = str(report_dir / f"junit-{run}.xml")

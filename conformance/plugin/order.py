@@ -1,0 +1,38 @@
+"""Every check names a known control and a tier; the run order keeps disruptive checks last."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import controls
+from conformance.plugin.state import control_of, tier_of
+
+# Static checks first; then live checks that only look, then those that disturb the workload
+# (readiness and liveness toggles, a node drain), and CPU load last, since it scales the Deployment.
+LIVE_ORDER = ("SEC", "MTLS", "GW", "JWT", "VAULT", "NET", "AVAIL-04", "PROBE-01", "PROBE", "AVAIL", "HPA")
+
+
+def run_order(item: pytest.Item) -> int:
+    if tier_of(item) != "live":
+        return 0
+    control = control_of(item) or ""
+    return 1 + next((i for i, prefix in enumerate(LIVE_ORDER) if control.startswith(prefix)), len(LIVE_ORDER))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problems = []
+    for item in items:
+        tier, control = tier_of(item), control_of(item)
+        if tier is None and control is None:
+            continue
+        if control is None:
+            problems.append(f"{item.nodeid}: a {tier} check without @pytest.mark.control")
+        elif control not in controls.BY_ID:
+            problems.append(f"{item.nodeid}: unknown control {control}")
+        elif tier not in controls.BY_ID[control].tiers:
+            problems.append(f"{item.nodeid}: control {control} has no {tier} tier in the catalogue")
+        if tier is None:
+            problems.append(f"{item.nodeid}: a control check needs a static or live marker")
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
+    items.sort(key=run_order)

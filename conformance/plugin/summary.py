@@ -1,0 +1,25 @@
+"""The per-control lines at the end of a run: how many controls, which fail, where the results are."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.plugin.state import STATE
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.results:
+        return
+    by_control: dict[str, dict[str, str]] = {}
+    rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+    for result in state.results:
+        tiers = by_control.setdefault(result["control"], {})
+        previous = tiers.get(result["tier"])
+        if previous is None or rank[result["outcome"]] > rank[previous]:
+            tiers[result["tier"]] = result["outcome"]
+    failed = sorted(c for c, tiers in by_control.items() if set(tiers.values()) & {"failed", "error"})
+    terminalreporter.section("controls")
+    terminalreporter.write_line(f"{len(by_control)} controls checked, {len(failed)} failing"
+                                + (f": {', '.join(failed)}" if failed else ""))
+    terminalreporter.write_line(f"results: {state.report_dir / f'results-{state.run}.json'}")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from conformance.errors import InputError
-from conformance.report import compare
+from conformance.report import compare, write_report
+
+DATA = Path(__file__).parent / "data" / "report"
 
 
 def _control(cid: str, status: str, static: str = "passed", live: str = "passed") -> dict:
@@ -66,14 +69,64 @@ def test_other_status_changes(diff):
 
 def test_changed_manifests(diff):
     """A changed input sha256 is reported, so a reader knows the manifests differ."""
-    assert diff["inputs_changed"] == [{"name": "dev", "from": "1" * 64, "to": "2" * 64}]
+    assert diff["inputs_changed"] == [{"name": "dev", "source": None, "from_source": None,
+                                       "from": "1" * 64, "to": "2" * 64}]
+
+
+def _input(name: str, source: str, digest: str) -> dict:
+    return {"name": name, "source": source, "sha256": digest * 64, "objects": 3}
+
+
+def test_split_overlays_against_a_single_file_are_not_no_change():
+    """base+dev compared with one rendered file: dev changed, base removed, the file's input added."""
+    old = [_input("base", "overlays/base", "b"), _input("dev", "overlays/dev", "d")]
+    new = [_input("dev", "overlays/dev", "e"), _input("bundle", "build/bundle.yaml", "f")]
+    changes = compare.input_changes(new, old)
+    assert changes == {
+        "inputs_changed": [{"name": "dev", "source": "overlays/dev", "from_source": "overlays/dev",
+                            "from": "d" * 64, "to": "e" * 64}],
+        "inputs_added": [{"name": "bundle", "source": "build/bundle.yaml", "sha256": "f" * 64}],
+        "inputs_removed": [{"name": "base", "source": "overlays/base", "sha256": "b" * 64}]}
+
+
+def test_same_name_from_another_source_is_a_change():
+    """An input rendered identically but from another source still shows, with both sources."""
+    changes = compare.input_changes([_input("dev", "dev.yaml", "d")], [_input("dev", "overlays/dev", "d")])
+    assert [(c["from_source"], c["source"]) for c in changes["inputs_changed"]] == [("overlays/dev", "dev.yaml")]
+
+
+def test_input_changes_are_rendered(tmp_path):
+    """The page and the summary name the changed, added and removed inputs and the sha256 change."""
+    out = tmp_path / "reports"
+    shutil.copytree(DATA, out)
+    old = write_report(out)
+    old["inputs"] = [_input("base", "overlays/base", "b"), _input("dev", "overlays/dev", "c")]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    doc = write_report(out, compare_with=tmp_path / "old.json")
+    assert [i["name"] for i in doc["comparison"]["inputs_removed"]] == ["base"]
+    summary = (out / "report.md").read_text()
+    assert ("- Manifests: `dev`: manifests changed (sha256 cccccccccccc→9a1f0c3e5b7d); "
+            "removed input `base` (was overlays/base)") in summary
+    page = (out / "report.html").read_text()
+    assert "removed input <code>base</code> (was <code>overlays/base</code>)" in page
+    assert 'manifests changed (sha256 <code title="' + "c" * 64 + '">cccccccccccc</code>' in page
+
+
+def test_unchanged_inputs_say_so(tmp_path):
+    """Comparing with a report of the same manifests says they are unchanged, not nothing at all."""
+    out = tmp_path / "reports"
+    shutil.copytree(DATA, out)
+    write_report(out)
+    shutil.copy(out / "report.json", tmp_path / "old.json")
+    write_report(out, compare_with=tmp_path / "old.json")
+    assert "- Manifests: unchanged (same inputs, same sha256)" in (out / "report.md").read_text()
 
 
 def test_identical_reports_have_no_changes():
     """Comparing a report with itself lists no change, only what keeps failing."""
     same = compare.compare(copy.deepcopy(OLD), OLD, old_path="x")
     assert not any(same[k] for k in ("newly_failing", "fixed", "added", "removed", "other_changes",
-                                     "inputs_changed"))
+                                     "inputs_changed", "inputs_added", "inputs_removed"))
     assert _ids(same["still_failing"]) == ["SEC-02", "NET-01"]
 
 

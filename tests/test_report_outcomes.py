@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance import controls
 from conformance.controls import CATALOGUE
 from conformance.report import outcomes
 
@@ -92,3 +93,65 @@ def test_unknown_control_and_missing_control_get_their_own_rows():
     extra = {r["id"]: (r["in_catalogue"], r["title"], r["status"]) for r in rows if not r["in_catalogue"]}
     assert extra == {"SEC-99": (False, "not in the control catalogue", "failed"),
                      "(none)": (False, "results without a control ID", "passed")}
+
+
+def _matrix(**counts) -> dict:
+    return {"name": "network", "tier": "live", "input": "dev", "mismatches": 0, "unprobed": 0, "deferred": 0,
+            **counts}
+
+
+def test_unprobed_cell_makes_a_pass_incomplete():
+    """A matrix cell nobody probed is no evidence: every check passing still gives incomplete."""
+    rows = outcomes.control_rows(_passing(["static", "live"]), ["static", "live"])
+    assert outcomes.verdict(rows, [_matrix(unprobed=2)]) == (
+        "incomplete", ["network matrix (live, dev): 2 cell(s) not probed"])
+
+
+def test_cells_left_to_the_static_tier_do_not_block_a_pass():
+    """Cells deliberately left to the static tier (an address block no cluster can probe) are allowed."""
+    rows = outcomes.control_rows(_passing(["static", "live"]), ["static", "live"])
+    assert outcomes.verdict(rows, [_matrix(deferred=2)])[0] == "pass"
+
+
+def test_unprobed_cell_does_not_hide_a_failure():
+    """A mismatch with an unprobed cell beside it is still a failure."""
+    rows = outcomes.control_rows(_passing(["static", "live"]), ["static", "live"])
+    assert outcomes.verdict(rows, [_matrix(mismatches=1, unprobed=1)])[0] == "fail"
+
+
+def test_reason_from_outside_the_controls_fails_the_verdict():
+    """A reason such as the fault catalogue's fails a verdict every control passed."""
+    rows = outcomes.control_rows(_passing(["static", "live"]), ["static", "live"])
+    assert outcomes.verdict(rows, [], ["the live tier could not prove it can fail: x"]) == (
+        "fail", ["the live tier could not prove it can fail: x"])
+
+
+@pytest.mark.parametrize(("tiers", "coverage", "headline"), [
+    (["static", "live"], "static+live", "PASS"),
+    (["static"], "static-only", "PASS (static tier only)"),
+    (["live"], "live-only", "PASS (live tier only)"),
+    ([], "none", "PASS (no check ran)"),
+])
+def test_headline_names_the_tiers_the_verdict_rests_on(tiers, coverage, headline):
+    """The coverage comes from the tiers that have results, and a one-tier verdict says so."""
+    results = [_result("SEC-01", t, "passed") for t in tiers]
+    assert outcomes.coverage(results) == coverage
+    assert outcomes.headline("pass", coverage) == headline
+
+
+def test_static_only_failure_is_still_fail():
+    """The qualifier never softens a failure: it is FAIL (static tier only)."""
+    assert outcomes.headline("fail", "static-only") == "FAIL (static tier only)"
+
+
+def test_a_new_family_needs_no_change_in_the_report(monkeypatch):
+    """A TEL family added to the catalogue shows with its title and tiers; nothing lists families."""
+    tel = controls.Control("TEL-01", "TEL", "A traced request yields spans sharing one trace ID",
+                           "Without spans from gateway and sidecar a request cannot be followed.",
+                           ("static", "live"))
+    monkeypatch.setattr(controls, "CATALOGUE", (*controls.CATALOGUE, tel))
+    monkeypatch.setattr(controls, "FAMILIES", {**controls.FAMILIES, "TEL": "Telemetry"})
+    rows = outcomes.control_rows([_result("TEL-01", "live", "failed", "no sidecar span")], ["static", "live"])
+    row = _row(rows, "TEL-01")
+    assert (row["family_title"], row["in_catalogue"], row["status"], row["static"]["result"]) == (
+        "Telemetry", True, "failed", "not run")

@@ -96,3 +96,26 @@ def test_non_strings_pass_through():
     """Numbers, booleans and None are kept as they are."""
     assert redact({"status": 403, "exit_code": 0, "observed": False, "reason": None}) == (
         {"status": 403, "exit_code": 0, "observed": False, "reason": None}, 0)
+
+
+@pytest.mark.parametrize("key", ["http.request.header.authorization", "request.header.x-vault-token",
+                                 "upstream.cookie"])
+def test_dotted_attribute_named_for_a_credential_loses_its_value(key):
+    """A span attribute names a header by a dotted path; its last segment decides, whatever the value."""
+    out, count = redact({"attributes": {key: "Basic " + _r(6), "http.method": "GET"}})
+    kind = key.rsplit(".", 1)[-1]
+    assert out == {"attributes": {key: f"[REDACTED:{kind}]", "http.method": "GET"}}
+    assert count == 1
+
+
+def test_list_valued_credential_field_loses_every_value():
+    """OpenTelemetry records a header as a list of strings: each is replaced."""
+    out, count = redact({"http.request.header.authorization": [_r(8), _r(8)]})
+    assert out == {"http.request.header.authorization": ["[REDACTED:authorization]"] * 2}
+    assert count == 2
+
+
+def test_name_that_merely_ends_like_a_credential_is_kept():
+    """Only a whole segment counts: a field such as token_count is not a credential."""
+    assert redact({"token_count": "12", "tls.secret_name": "cortex-api-tls"}) == (
+        {"token_count": "12", "tls.secret_name": "cortex-api-tls"}, 0)

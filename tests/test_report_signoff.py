@@ -1,7 +1,8 @@
 """The sign-off report built from recorded results: verdict, order, matrices, evidence, redaction.
 
-tests/data/report holds a static run and a later conformance run with passes, failures, an
-error, skips and both matrices with mismatches. Where a live check would have quoted a
+tests/data/report holds a static run, a later conformance run with passes, failures, an error,
+skips, both matrices with mismatches, unprobed cells and traced requests, and the record of a
+fault catalogue that missed a fault. Where a live check would have quoted a
 credential, the recording holds a placeholder; this module plants freshly generated secrets
 there (a signed JWT, an ``alg: none`` token, Vault tokens, a PEM private key, provider keys),
 so no real-looking secret is ever committed and none can survive by luck of its shape.
@@ -151,7 +152,10 @@ def test_verdict_is_fail_with_reasons(doc):
     assert doc["verdict"] == "fail"
     assert doc["verdict_reasons"] == [
         "5 control(s) failed", "1 control(s) could not be checked (error)",
-        "network matrix (static, dev): 1 mismatch(es)", "jwt matrix (live, dev): 1 mismatch(es)"]
+        "network matrix (static, dev): 1 mismatch(es)", "jwt matrix (live, dev): 1 mismatch(es)",
+        "the live tier could not prove it can fail: 1 of 4 fault(s) not killed: vault-role-wildcard "
+        "(missed VAULT-03)"]
+    assert (doc["headline"], doc["coverage"]) == ("FAIL", "static+live")
 
 
 def test_every_catalogue_control_appears_once(doc):
@@ -214,17 +218,37 @@ def test_dirty_flag_is_true_when_any_run_was_dirty(doc):
 # --- matrices -----------------------------------------------------------------------------------
 
 def test_matrix_mismatches_are_counted(doc):
-    """Each matrix counts its mismatches and its cells that were never observed."""
-    got = {(m["name"], m["tier"]): (m["mismatches"], m["unobserved"]) for m in doc["matrices"]}
-    assert got == {("network", "static"): (1, 0), ("network", "live"): (0, 1), ("jwt", "live"): (1, 0)}
+    """Each matrix counts its mismatches, its unprobed cells and the cells left to the static tier."""
+    got = {(m["name"], m["tier"]): (m["mismatches"], m["unprobed"], m["deferred"]) for m in doc["matrices"]}
+    assert got == {("network", "static"): (1, 0, 0), ("network", "live"): (0, 1, 2), ("jwt", "live"): (1, 0, 0)}
 
 
-def test_matrix_mismatch_is_marked_in_the_page(page):
-    """The mismatched network cell and JWT case are rows marked MISMATCH, not only coloured."""
+def test_network_matrices_are_grids_with_the_mismatch_standing_out(page):
+    """Both network matrices are grids; the mismatched flow is a red cell and listed under its grid."""
+    assert page.count('<table class="grid">') == 2
+    cell = page[page.index('<td class="g-allowed-unexpected">'):]
+    cell = cell[:cell.index("</td>")]
+    assert '<span class="flow f-allowed-unexpected"' in cell
+    assert "9121/TCP" in cell
+    assert "ALLOWED, NOT EXPECTED ✗" in cell
+    assert "prometheus → cortex-api 9121/TCP</b>: ALLOWED, NOT EXPECTED" in page
+    assert "Network grid legend" in page
+
+
+def test_unprobed_and_deferred_cells_are_shown_apart(page):
+    """A cell no probe reached is marked not probed; one left to the static tier says so, with its note."""
+    text = _text(page)
+    assert "cortex-dev-other → cortex-api 8080/TCP : not probed (no Ready client pod in cortex-dev-other)" in text
+    assert ("cortex-api → internet 443/TCP : static tier decides: no public address answers from inside "
+            "this cluster") in text
+    assert page.count('class="flow f-static-decides"') == 2 + 1  # two cells and the legend
+
+
+def test_jwt_mismatch_is_a_marked_row(page):
+    """The JWT matrix stays a list of cases, the mismatched case a row marked MISMATCH."""
     rows = [r for r in page.split("<tr") if 'class="mismatch"' in r]
-    assert len(rows) == 2
-    assert [s for s in ("9121/TCP", "MISMATCH") if s not in rows[0]] == []
-    assert [s for s in ("expired", ">401<", ">200<", "MISMATCH") if s not in rows[1]] == []
+    assert len(rows) == 1
+    assert [s for s in ("expired", ">401<", ">200<", "MISMATCH") if s not in rows[0]] == []
 
 
 # --- what the page shows ----------------------------------------------------------------------------
@@ -257,6 +281,33 @@ def test_page_shows_phase_timings(page):
                            ("apply", "64.20"), ("live", "418.90")):
         assert f"conformance {phase} {seconds}" in text
     assert "conformance total 867.31" in text
+
+
+def test_each_control_shows_its_rationale(page, doc):
+    """The rationale, in report.json only before, sits under each control's title."""
+    for control in CATALOGUE:
+        assert f'<span class="rationale">{html.escape(control.rationale, quote=True)}</span>' in page, control.id
+    assert _control(doc, "JWT-02")["rationale"].startswith("RequestAuthentication alone")
+
+
+def test_failure_evidence_shows_its_span_tree(page, summary):
+    """A failed check's trace is an indented tree on the page and a fenced block in the summary."""
+    failure = page[page.index("conformance/checks/live/test_jwt.py::test_jwt_01[dev]"):]
+    failure = failure[:failure.index("</article>")]
+    assert '<div class="span-tree"><ul><li><span class="svc">istio-ingressgateway.istio-ingress</span>' in failure
+    assert "<ul><li><span class=\"svc\">cortex-api.cortex-dev</span>" in failure
+    assert "request.header.authorization=[REDACTED:authorization]" in failure
+    assert "└─ cortex-api.cortex-dev  cortex-api.cortex-dev.svc.cluster.local:8080/v1/chat  (server, 200)" in summary
+
+
+def test_fault_catalogue_is_reported(doc, page, summary):
+    """faults.json reaches all three files, and its other commit is a warning before sign-off."""
+    assert (doc["faults"]["killed"], doc["faults"]["total"]) == (3, 4)
+    assert doc["warnings"][-1] == ("faults.json was made from a different commit (7b1e0c9d2a4f) than the "
+                                   "results (3f9c2a7d5e1b): the fault catalogue tested other code")
+    assert "### Fault catalogue: 3/4 killed" in summary
+    assert '<tr class="missed"><td><b>vault-role-wildcard</b>' in page
+    assert "Faults 3 of 4 killed" in _text(page)
 
 
 def test_page_lists_skipped_and_not_run(page):
@@ -316,7 +367,7 @@ def test_planted_secret_does_not_survive(report_dir, planted, output, name):
 
 def test_planted_secrets_were_present_before_redaction(report_dir, planted):
     """The recorded results did carry every planted secret, so the redaction test is not vacuous."""
-    raw = "".join(p.read_text() for p in report_dir.glob("results-*.json"))
+    raw = "".join(p.read_text() for p in [*report_dir.glob("results-*.json"), report_dir / "faults.json"])
     for name, secret in planted.items():
         assert json.dumps(secret)[1:-1] in raw, name
 
@@ -343,21 +394,93 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def test_page_renders_in_chromium(report_dir, planted, tmp_path):
-    """Headless Chromium renders a failing report: verdict first, failed before passed, no secret."""
+def _chromium() -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    return chromium
+
+
+def _dump_dom(page: Path, profile: Path) -> str:
     result = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-         (report_dir / "report.html").as_uri()],
+        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    text = _text(result.stdout)
+    return result.stdout
+
+
+# Appended to a copy of the page only: the report itself holds no script. It measures what a
+# reader sees (layout and computed style), which the DOM alone cannot say.
+_PROBE = """<script>
+const seen = {};
+for (const [name, selector] of Object.entries(%s)) {
+  const node = document.querySelector(selector);
+  if (!node) { seen[name] = null; continue; }
+  const box = node.getBoundingClientRect(), style = getComputedStyle(node);
+  seen[name] = {width: box.width, height: box.height, visibility: style.visibility, display: style.display,
+                background: style.backgroundColor, color: style.color, weight: style.fontWeight,
+                text: node.textContent};
+}
+const out = document.createElement("pre"); out.id = "probe"; out.textContent = JSON.stringify(seen);
+document.body.appendChild(out);
+</script>"""
+
+
+def _computed(page: Path, tmp_path: Path, selectors: dict[str, str]) -> dict:
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.read_text().replace("</body>", _PROBE % json.dumps(selectors) + "</body>"))
+    dom = _dump_dom(probed, tmp_path / "profile")
+    start = dom.index('<pre id="probe">') + len('<pre id="probe">')
+    return json.loads(html.unescape(dom[start:dom.index("</pre>", start)]))
+
+
+def test_page_renders_in_chromium(report_dir, planted, tmp_path):
+    """Headless Chromium renders a failing report: verdict first, failed before passed, grids, no secret."""
+    dom = _dump_dom(report_dir / "report.html", tmp_path / "profile")
+    text = _text(dom)
     assert text.startswith("Verdict: FAIL"), text[:200]
     start = text.index("ID Family Title Status Static Live Tiers agree")
     table = text[start:text.index("Failures", start)]
     assert table.index("SEC-02") < table.index("PROBE-03") < table.index("HPA-03") < table.index("SCHEMA-01")
-    assert text.count("✗ MISMATCH") == 2
+    assert text.count("✗ MISMATCH") == 1  # the JWT case; the network mismatch is a grid cell
+    assert text.count("source ↓ · destination → cortex-api kube-dns vault internet private-network") == 2
+    assert "9121/TCP ALLOWED, NOT EXPECTED ✗" in text
+    assert "Fault catalogue" in text
+    assert "✗ MISSED (VAULT-03 did not fail)" in text
     for name, secret in planted.items():
-        assert not any(f in result.stdout for f in _fragments(name, secret)), name
+        assert not any(f in dom for f in _fragments(name, secret)), name
+
+
+def test_grid_mismatch_is_visible_and_red_in_chromium(report_dir, tmp_path):
+    """In a real browser the mismatched flow is laid out, bold and on the failure red, unlike a matching flow."""
+    seen = _computed(report_dir / "report.html", tmp_path, {
+        "mismatch": "table.grid .f-allowed-unexpected", "match": "table.grid .f-allowed",
+        "missed": "tr.missed td"})
+    mismatch, match = seen["mismatch"], seen["match"]
+    assert mismatch["text"].split() == ["9121/TCP", "ALLOWED,", "NOT", "EXPECTED", "✗"]
+    assert mismatch["width"] > 0
+    assert mismatch["height"] > 0
+    assert (mismatch["visibility"], mismatch["display"]) == ("visible", "block")
+    assert (mismatch["background"], mismatch["color"], mismatch["weight"]) == ("rgb(180, 35, 24)", "rgb(255, 255, 255)",
+                                                                            "700")
+    assert match["background"] != mismatch["background"]
+    assert match["weight"] != "700"
+    assert seen["missed"]["background"] == "rgb(253, 232, 231)"
+
+
+def test_static_only_pass_is_not_green_in_chromium(tmp_path):
+    """A PASS resting on the static tier alone reads "PASS (static tier only)", in another colour than a full PASS."""
+    out = tmp_path / "reports"
+    out.mkdir()
+    data = json.loads((DATA / "results-static.json").read_text())
+    data["results"] = [{"test": f"t::{c.id}", "control": c.id, "tier": "static", "outcome": "passed"}
+                       for c in CATALOGUE if "static" in c.tiers]
+    data["matrices"] = []
+    (out / "results-static.json").write_text(json.dumps(data))
+    doc = write_report(out, now=NOW)
+    assert (doc["verdict"], doc["headline"]) == ("pass", "PASS (static tier only)")
+    seen = _computed(out / "report.html", tmp_path, {"headline": "#verdict h1", "box": "#verdict"})
+    assert seen["headline"]["text"] == "Verdict: PASS (static tier only)"
+    green = "rgb(6, 118, 71)"
+    assert green not in (seen["headline"]["color"], seen["box"]["background"])
+    assert seen["headline"]["color"] == "rgb(23, 92, 211)"

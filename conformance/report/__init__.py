@@ -1,7 +1,8 @@
 """The sign-off report: the results of the last static and live runs, as HTML, Markdown and JSON.
 
-``write_report(report_dir)`` reads every ``results-*.json`` the suite left in ``report_dir``
-and writes ``report.html``, ``report.md`` and ``report.json`` beside them. The command line is
+``write_report(report_dir)`` reads every ``results-*.json`` the suite left in ``report_dir``, and
+``faults.json`` when the live fault catalogue left one, and writes ``report.html``, ``report.md``
+and ``report.json`` beside them. The command line is
 ``python -m conformance.report --report-dir DIR [--compare OLD.json]``.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import ConformanceError
-from conformance.report import compare, document, html_page, markdown_summary
+from conformance.report import compare, document, faults, html_page, markdown_summary
 from conformance.report.redact import find_secrets
 from conformance.report.results import load_runs
 
@@ -39,7 +40,8 @@ def build_report(report_dir: Path, *, compare_with: Path | None = None,
                  now: datetime | None = None) -> dict[str, Any]:
     """The report document for the results in ``report_dir``, without writing anything."""
     old = compare.load_report(compare_with) if compare_with else None
-    doc = document.build(load_runs(report_dir), generated_at=now or datetime.now(UTC))
+    runs = load_runs(report_dir)
+    doc = document.build(runs, generated_at=now or datetime.now(UTC), faults=faults.load(report_dir))
     if old is not None:
         doc["comparison"] = compare.compare(doc, old, old_path=str(compare_with))
     return doc

@@ -1,10 +1,15 @@
-"""``python -m conformance.report``: build the sign-off report from a results directory."""
+"""``python -m conformance.report``: build the sign-off report from a results directory.
+
+The exit code is the verdict, so that CI can gate on the report itself rather than on pytest's
+exit code, which knows nothing of matrices, unprobed cells or the fault catalogue.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from conformance.errors import ConformanceError
 from conformance.report import outcomes, write_report
@@ -13,21 +18,56 @@ from conformance.report import outcomes, write_report
 # whatever the working directory.
 DEFAULT_REPORT_DIR = Path(__file__).resolve().parents[2] / "build" / "reports"
 
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_CODES = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "incomplete": EXIT_INCOMPLETE}
+
+EPILOG = """\
+exit codes:
+  0  PASS; also a PASS of the static tier alone, which the verdict line, the page and the
+     summary all print as "PASS (static tier only)"
+  1  FAIL: a control failed or errored, a matrix has a mismatch, or the fault catalogue
+     (faults.json) shows the live tier could not prove it can fail
+  2  bad input: no such report directory, no results-*.json, a file that is not valid JSON or
+     not the expected schema, or the report could not be written; one `error:` line on stderr
+  3  INCOMPLETE: nothing failed, but a control in scope was skipped or not run, or a matrix
+     cell was not probed; 0 instead with --accept-incomplete
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m conformance.report",
-        description="Write report.html, report.md and report.json from the results-*.json in a "
-                    "report directory.")
+        description="Write report.html, report.md and report.json from the results-*.json (and "
+                    "faults.json, if present) in a report directory.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
                         help="where the suite wrote its results, and where the report goes "
                              "(default: build/reports)")
     parser.add_argument("--compare", type=Path, metavar="OLD.json",
-                        help="an earlier report.json: list newly failing, fixed, added and removed controls")
+                        help="an earlier report.json: list newly failing, fixed, added and removed controls, "
+                             "and inputs added, removed or rendered differently")
     parser.add_argument("--html-link", default="report.html", metavar="URL",
                         help="where the Markdown summary says the HTML report is, for example the CI "
                              "run's artifact page (default: report.html)")
+    parser.add_argument("--accept-incomplete", action="store_true",
+                        help="exit 0 on an INCOMPLETE verdict (the report still says INCOMPLETE)")
     return parser
+
+
+def _summary_line(doc: dict[str, Any], report_dir: Path) -> str:
+    counts = doc["summary"]["by_status"]
+    faults = doc.get("faults")
+    killed = f", {faults['killed']}/{faults['total']} faults killed" if faults else ""
+    return (f"report: {doc['headline']}: {counts['failed']} failed, {counts['error']} error, "
+            f"{counts['skipped']} skipped, {counts[outcomes.NOT_RUN]} not run, {counts['passed']} passed"
+            f"{killed} -> {report_dir / 'report.html'}")
+
+
+def exit_code(verdict: str, *, accept_incomplete: bool = False) -> int:
+    """The process exit code for a verdict."""
+    if verdict == "incomplete" and accept_incomplete:
+        return EXIT_PASS
+    return EXIT_CODES[verdict]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,13 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         doc = write_report(args.report_dir, compare_with=args.compare, html_link=args.html_link)
     except ConformanceError as exc:
-        print(f"report: {exc}", file=sys.stderr)
-        return 1
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except OSError as exc:
-        print(f"report: cannot write to {args.report_dir}: {exc.strerror}", file=sys.stderr)
-        return 1
-    counts = doc["summary"]["by_status"]
-    print(f"report: {doc['verdict'].upper()} ({counts['failed']} failed, {counts['error']} error, "
-          f"{counts['skipped']} skipped, {counts[outcomes.NOT_RUN]} not run, {counts['passed']} passed) "
-          f"-> {args.report_dir / 'report.html'}")
-    return 0
+        print(f"error: cannot write the report to {args.report_dir}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(_summary_line(doc, args.report_dir))
+    return exit_code(doc["verdict"], accept_incomplete=args.accept_incomplete)

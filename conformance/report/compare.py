@@ -1,4 +1,5 @@
-"""What changed since an earlier report: newly failing, fixed, added and removed controls.
+"""What changed since an earlier report: controls newly failing, fixed, added and removed, and
+inputs added, removed or rendered differently.
 
 The earlier report is a ``report.json`` this package wrote. Controls are matched by ID; a
 control's overall status decides which list it lands in, and its tier results show how.
@@ -62,7 +63,6 @@ def compare(new: dict[str, Any], old: dict[str, Any], *, old_path: str) -> dict[
         elif before["status"] != row["status"] or entry["tiers"]:
             changes["other_changes"].append(entry)
 
-    old_inputs = {i.get("name"): i.get("sha256") for i in old.get("inputs") or [] if isinstance(i, dict)}
     return {
         "against": old_path,
         "against_date": old.get("date"),
@@ -73,7 +73,29 @@ def compare(new: dict[str, Any], old: dict[str, Any], *, old_path: str) -> dict[
                   for cid, row in new_rows.items() if cid not in old_rows],
         "removed": [{"id": cid, "title": row.get("title", ""), "from": row["status"]}
                     for cid, row in old_rows.items() if cid not in new_rows],
-        "inputs_changed": [{"name": i["name"], "from": old_inputs[i["name"]], "to": i["sha256"]}
-                           for i in new["inputs"]
-                           if i["name"] in old_inputs and old_inputs[i["name"]] != i["sha256"]],
+        **input_changes(new.get("inputs") or [], old.get("inputs") or []),
     }
+
+
+def _by_name(inputs: list[Any]) -> dict[str, dict[str, Any]]:
+    return {str(i.get("name")): i for i in inputs if isinstance(i, dict)}
+
+
+def input_changes(new: list[dict[str, Any]], old: list[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Inputs added, removed, and rendered differently (by sha256 of the manifests, or by source).
+
+    Inputs are matched by name: an overlay renamed, or a base+dev pair compared with a single
+    file, shows as removed and added rather than as no change.
+    """
+    before, after = _by_name(old), _by_name(new)
+
+    def entry(item: dict[str, Any]) -> dict[str, Any]:
+        return {"name": str(item.get("name")), "source": item.get("source"), "sha256": item.get("sha256")}
+
+    changed = [{"name": name, "source": item.get("source"), "from_source": before[name].get("source"),
+                "from": before[name].get("sha256"), "to": item.get("sha256")}
+               for name, item in after.items() if name in before
+               and (before[name].get("sha256"), before[name].get("source")) != (item.get("sha256"), item.get("source"))]
+    return {"inputs_changed": changed,
+            "inputs_added": [entry(i) for name, i in after.items() if name not in before],
+            "inputs_removed": [entry(i) for name, i in before.items() if name not in after]}

@@ -1,8 +1,9 @@
 """The report document: everything the sign-off report says, as one JSON-ready dict.
 
 ``report.json`` is this dict as it is; the HTML page and the Markdown summary are renderings of
-it, so the three files cannot disagree. The schema is ``cortex-conformance/report``, version 1,
-described field by field in ``report.schema.json`` beside this module.
+it, so the three files cannot disagree: each prints ``headline``, which names the tiers the
+verdict rests on. The schema is ``cortex-conformance/report``, version 1, described field by
+field in ``report.schema.json`` beside this module.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+from conformance.report import faults as fault_catalogue
+from conformance.report import matrices as matrix_cells
 from conformance.report import outcomes
 from conformance.report.redact import redact
 from conformance.report.results import Run, merge_matrices, merge_results
@@ -20,7 +23,6 @@ SCHEMA_VERSION = 1
 # The tiers each kind of run sets out to cover. A conformance run that dies before its live
 # checks must leave the live tier "not run", not out of scope.
 RUN_TIERS = {"static": ["static"], "conformance": ["static", "live"]}
-_MATRIX_VALUES = ("expected", "observed")
 
 
 def _utc(moment: datetime) -> str:
@@ -70,20 +72,6 @@ def _environment(runs: list[Run]) -> dict[str, Any]:
     return {}
 
 
-def _matrix(matrix: dict[str, Any]) -> dict[str, Any]:
-    cells = []
-    columns: list[str] = []
-    for cell in matrix["cells"]:
-        columns += [k for k in cell if k not in _MATRIX_VALUES and k not in columns]
-        observed = cell.get("observed")
-        cells.append({**cell, "observed": observed,
-                      "match": None if observed is None else observed == cell["expected"]})
-    return {"name": matrix["name"], "tier": matrix.get("tier", ""), "input": matrix.get("input", ""),
-            "run": matrix["run"], "columns": columns, "cells": cells,
-            "mismatches": sum(1 for c in cells if c["match"] is False),
-            "unobserved": sum(1 for c in cells if c["match"] is None)}
-
-
 def _phases(runs: list[Run]) -> list[dict[str, Any]]:
     return [{"run": run.name, "name": str(p.get("name", "")), "seconds": p.get("seconds")}
             for run in runs for p in run.data["phases"]]
@@ -104,28 +92,46 @@ def _summary(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[
                       for o in ("passed", "failed", "error", "skipped")}}
 
 
-def build(runs: list[Run], *, generated_at: datetime) -> dict[str, Any]:
-    """The report for ``runs`` (oldest first), with every embedded string redacted."""
-    redacted, redactions = redact([run.data for run in runs])
-    runs = [dataclasses.replace(run, data=data) for run, data in zip(runs, redacted, strict=True)]
-
-    warnings = [w for run in runs for w in run.warnings]
-    scope = _scope(runs)
-    results = merge_results(runs)
-    matrices = [_matrix(m) for m in merge_matrices(runs)]
-    rows = outcomes.control_rows(results, scope)
-    verdict, reasons = outcomes.verdict(rows, matrices)
-    # A pass of the static tier alone must not read as a release sign-off.
-    reasons += [f"the {tier} tier was not run: this verdict does not cover it"
-                for tier in outcomes.TIERS if tier not in scope]
-
+def _control_warnings(results: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[str]:
+    warnings = []
     if any(not r.get("control") for r in results):
         warnings.append("some results name no control ID; they are listed under "
                         f"{outcomes.NO_CONTROL!r}")
     unknown = [r["id"] for r in rows if not r["in_catalogue"] and r["id"] != outcomes.NO_CONTROL]
     if unknown:
         warnings.append(f"results name controls that are not in the catalogue: {', '.join(unknown)}")
+    return warnings
 
+
+def _faults(faults: dict[str, Any] | None, warnings: list[str]) -> dict[str, Any] | None:
+    if faults is None:
+        return None
+    summary, found = fault_catalogue.summarise(faults)
+    warnings += found
+    return summary
+
+
+def build(runs: list[Run], *, generated_at: datetime, faults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report for ``runs`` (oldest first) and the fault catalogue's record, if any, with every
+    embedded string redacted."""
+    (redacted, faults), redactions = redact([[run.data for run in runs], faults])
+    runs = [dataclasses.replace(run, data=data) for run, data in zip(runs, redacted, strict=True)]
+
+    warnings = [w for run in runs for w in run.warnings]
+    scope = _scope(runs)
+    results = merge_results(runs)
+    matrices = [matrix_cells.summarise(m) for m in merge_matrices(runs)]
+    rows = outcomes.control_rows(results, scope)
+    catalogue = _faults(faults, warnings)
+    verdict, reasons = outcomes.verdict(rows, matrices, fault_catalogue.verdict_reason(catalogue))
+    covered = outcomes.coverage(results)
+    # A pass of the static tier alone must not read as a release sign-off.
+    reasons += [f"the {tier} tier was not run: this verdict does not cover it"
+                for tier in outcomes.TIERS if tier not in scope]
+
+    warnings += _control_warnings(results, rows)
+    git = _git(runs, warnings)
+    warnings += fault_catalogue.commit_warning(catalogue, git["commits"])
     order = {row["id"]: i for i, row in enumerate(rows)}
 
     def by_control(result: dict[str, Any]) -> tuple[int, str]:
@@ -137,9 +143,11 @@ def build(runs: list[Run], *, generated_at: datetime) -> dict[str, Any]:
         "generated_at": _utc(generated_at),
         "date": runs[-1].data["finished_at"],
         "verdict": verdict,
+        "headline": outcomes.headline(verdict, covered),
+        "coverage": covered,
         "verdict_reasons": reasons,
         "scope": scope,
-        "git": _git(runs, warnings),
+        "git": git,
         "environment": _environment(runs),
         "inputs": _inputs(runs, warnings),
         "summary": _summary(rows, results),
@@ -151,6 +159,7 @@ def build(runs: list[Run], *, generated_at: datetime) -> dict[str, Any]:
         "runs": [_run_entry(run) for run in runs],
         "results": sorted(results, key=by_control),
         "warnings": warnings,
+        "faults": catalogue,
         "redactions": redactions,
         "comparison": None,
     }

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from conformance.controls import CATALOGUE, FAMILIES, Control
+from conformance import controls
+from conformance.controls import Control
 
 TIERS = ("static", "live")
 NOT_RUN = "not run"
@@ -93,8 +94,10 @@ def control_rows(results: list[dict[str, Any]], scope: list[str]) -> list[dict[s
     for result in results:
         by_control.setdefault(result.get("control") or NO_CONTROL, []).append(result)
 
-    known = [(c.id, c) for c in CATALOGUE]
-    extra = [(cid, None) for cid in sorted(by_control) if cid not in {c.id for c in CATALOGUE}]
+    # Read at call time: the catalogue is data, and a new family must need no change here.
+    catalogue = controls.CATALOGUE
+    known = [(c.id, c) for c in catalogue]
+    extra = [(cid, None) for cid in sorted(by_control) if cid not in {c.id for c in catalogue}]
     rows = []
     for position, (cid, control) in enumerate(known + extra):
         mine = by_control.get(cid, [])
@@ -102,7 +105,7 @@ def control_rows(results: list[dict[str, Any]], scope: list[str]) -> list[dict[s
         rows.append({
             "id": cid,
             "family": control.family if control else "",
-            "family_title": FAMILIES.get(control.family, "") if control else "",
+            "family_title": controls.FAMILIES.get(control.family, "") if control else "",
             "title": control.title if control else (
                 "results without a control ID" if cid == NO_CONTROL else "not in the control catalogue"),
             "rationale": control.rationale if control else "",
@@ -121,25 +124,46 @@ def control_rows(results: list[dict[str, Any]], scope: list[str]) -> list[dict[s
     return rows
 
 
-def verdict(rows: list[dict[str, Any]], matrices: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    """``fail`` on any failing control or matrix mismatch; ``incomplete`` if anything in scope
-    did not run; else ``pass``. The reasons say which, in counts a reader can check."""
+def _where(matrix: dict[str, Any]) -> str:
+    return f"{matrix['name']} matrix ({matrix['tier']}, {matrix['input']})"
+
+
+def verdict(rows: list[dict[str, Any]], matrices: list[dict[str, Any]],
+            also_failing: Iterable[str] = ()) -> tuple[str, list[str]]:
+    """``fail`` on any failing control, matrix mismatch or ``also_failing`` reason (the fault
+    catalogue's); ``incomplete`` if anything in scope did not run or a matrix cell was not probed;
+    else ``pass``. The reasons say which, in counts a reader can check."""
     reasons = []
     counts = {s: sum(1 for r in rows if r["status"] == s and r["in_scope"]) for s in STATUS_ORDER}
     if counts["failed"]:
         reasons.append(f"{counts['failed']} control(s) failed")
     if counts["error"]:
         reasons.append(f"{counts['error']} control(s) could not be checked (error)")
-    mismatched = [m for m in matrices if m["mismatches"]]
-    for matrix in mismatched:
-        reasons.append(f"{matrix['name']} matrix ({matrix['tier']}, {matrix['input']}): "
-                       f"{matrix['mismatches']} mismatch(es)")
+    reasons += [f"{_where(m)}: {m['mismatches']} mismatch(es)" for m in matrices if m["mismatches"]]
+    reasons += list(also_failing)
     if reasons:
         return "fail", reasons
     if counts["skipped"]:
         reasons.append(f"{counts['skipped']} control(s) skipped")
     if counts[NOT_RUN]:
         reasons.append(f"{counts[NOT_RUN]} control(s) not run")
+    # A cell nobody probed is not evidence that the flow behaves, so it cannot count as a pass.
+    reasons += [f"{_where(m)}: {m['unprobed']} cell(s) not probed" for m in matrices if m.get("unprobed")]
     if reasons:
         return "incomplete", reasons
     return "pass", [f"all {counts['passed']} control(s) passed"]
+
+
+def coverage(results: list[dict[str, Any]]) -> str:
+    """Which tiers the verdict rests on: the tiers that have at least one result."""
+    tiers = [t for t in TIERS if any(r["tier"] == t for r in results)]
+    if not tiers:
+        return "none"
+    return "+".join(tiers) if len(tiers) > 1 else f"{tiers[0]}-only"
+
+
+def headline(verdict_name: str, covered: str) -> str:
+    """The verdict as every rendering prints it: a verdict resting on one tier says so in the words."""
+    qualifier = {"static-only": " (static tier only)", "live-only": " (live tier only)",
+                 "none": " (no check ran)"}.get(covered, "")
+    return verdict_name.upper() + qualifier

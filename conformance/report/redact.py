@@ -83,6 +83,28 @@ def redact_text(text: str) -> tuple[str, int]:
     return text, total
 
 
+def secret_key(key: Any) -> str | None:
+    """The credential a field name stands for, or None.
+
+    Span attributes name headers by a dotted path (``http.request.header.authorization``), so
+    the last segment counts as well as the whole name.
+    """
+    if not isinstance(key, str):
+        return None
+    name = key.lower()
+    last = name.rsplit(".", 1)[-1]
+    return name if name in SECRET_KEYS else (last if last in SECRET_KEYS else None)
+
+
+def _whole_value(kind: str, item: Any) -> tuple[Any, int] | None:
+    if isinstance(item, str) and item and not item.startswith(MARK):
+        return f"[REDACTED:{kind}]", 1
+    if isinstance(item, list) and item and all(isinstance(i, str) for i in item):
+        values = [_whole_value(kind, i) or (i, 0) for i in item]
+        return [v for v, _ in values], sum(n for _, n in values)
+    return None
+
+
 def redact(value: Any) -> tuple[Any, int]:
     """Redact every string inside a JSON-like value; a credential-named field loses its value whole."""
     if isinstance(value, str):
@@ -94,12 +116,9 @@ def redact(value: Any) -> tuple[Any, int]:
         out: dict[Any, Any] = {}
         total = 0
         for key, item in value.items():
-            if (isinstance(key, str) and key.lower() in SECRET_KEYS and isinstance(item, str)
-                    and item and not item.startswith(MARK)):
-                out[key] = f"[REDACTED:{key.lower()}]"
-                total += 1
-                continue
-            out[key], count = redact(item)
+            kind = secret_key(key)
+            whole = _whole_value(kind, item) if kind else None
+            out[key], count = whole if whole is not None else redact(item)
             total += count
         return out, total
     return value, 0

@@ -135,8 +135,10 @@ def load_run(path: Path) -> Run:
 
 def load_runs(report_dir: Path) -> list[Run]:
     """Every results file in ``report_dir``, oldest first."""
-    if not report_dir.is_dir():
+    if not report_dir.exists():
         raise InputError(f"no such report directory: {report_dir}")
+    if not report_dir.is_dir():
+        raise InputError(f"report directory {report_dir} is a file, not a directory")
     paths = sorted(report_dir.glob("results-*.json"))
     if not paths:
         raise InputError(f"no results-*.json in {report_dir}: run `nox -s static` or "

@@ -1,0 +1,157 @@
+"""The live fault catalogue's record, ``faults.json``: whether the live tier proved it can fail.
+
+``nox -s faults`` applies each fault of ``fixtures/faults.yaml`` to a passing cluster, runs the
+live checks and undoes the fault. A fault is killed when every control it expects to fail did.
+A missed fault, a failed baseline or a fault left in place means a live PASS could be a check
+that cannot fail, so any of them makes the report's verdict FAIL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import InputError
+
+FILE = "faults.json"
+SCHEMA = "cortex-conformance/faults"
+SCHEMA_VERSION = 1
+_BASELINES = (("baseline_before", "the baseline before the catalogue"),
+              ("baseline_after", "the baseline after the catalogue"))
+_OUTCOMES = ("passed", "failed")
+
+
+def _fail(path: Path, problem: str) -> InputError:
+    return InputError(f"{path}: {problem}")
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _check_baseline(path: Path, data: dict[str, Any], key: str) -> None:
+    baseline = data.get(key)
+    if baseline is None:
+        return
+    if not isinstance(baseline, dict) or baseline.get("outcome") not in _OUTCOMES:
+        raise _fail(path, f"{key} must be an object with outcome passed or failed")
+    if not _strings(baseline.get("failed_controls", [])):
+        raise _fail(path, f"{key}.failed_controls must be a list of control IDs")
+
+
+def _check_fault(path: Path, index: int, fault: Any) -> None:
+    if not isinstance(fault, dict) or not isinstance(fault.get("name"), str):
+        raise _fail(path, f"faults[{index}] has no name")
+    where = f"faults[{index}] ({fault['name']})"
+    if not _strings(fault.get("expect")):
+        raise _fail(path, f"{where}: expect must be a list of control IDs")
+    failed = fault.get("failed_controls", {})
+    if not isinstance(failed, dict) or not all(_strings(v) for v in failed.values()):
+        raise _fail(path, f"{where}: failed_controls must map control IDs to lists of messages")
+
+
+def load(report_dir: Path) -> dict[str, Any] | None:
+    """faults.json in ``report_dir``, checked; None when the catalogue was not run."""
+    path = report_dir / FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(path, f"cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise _fail(path, "not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise _fail(path, f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise _fail(path, f"not a fault catalogue record (schema is not {SCHEMA!r})")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise _fail(path, f"schema_version {data.get('schema_version')!r} is not supported "
+                          f"(this report reads {SCHEMA_VERSION})")
+    if not isinstance(data.get("faults"), list):
+        raise _fail(path, "missing field 'faults' (a list)")
+    for key, _label in _BASELINES:
+        _check_baseline(path, data, key)
+    for index, fault in enumerate(data["faults"]):
+        _check_fault(path, index, fault)
+    return data
+
+
+def _fault(fault: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    failed_controls = fault.get("failed_controls") or {}
+    missed = [c for c in fault["expect"] if c not in failed_controls]
+    # Judged here from expect and failed_controls rather than taken from the file, so that the
+    # report and the catalogue cannot disagree on what killed means.
+    killed = bool(fault["expect"]) and not missed and not fault.get("error")
+    if fault.get("killed") is not None and bool(fault.get("killed")) != killed:
+        warnings.append(f"{FILE}: fault {fault['name']!r} is recorded as killed={fault.get('killed')} "
+                        f"but its expected and failed controls say killed={killed}; the report counts the latter")
+    return {"name": fault["name"], "description": fault.get("description") or "",
+            "kind": fault.get("kind") or "", "expect": list(fault["expect"]),
+            "failed": sorted(failed_controls), "failed_controls": failed_controls,
+            "killed": killed, "missed": missed, "seconds": fault.get("seconds"),
+            "undone": fault.get("undone"), "error": fault.get("error")}
+
+
+def _baseline(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    baseline = data.get(key)
+    if baseline is None:
+        return None
+    return {"outcome": baseline["outcome"], "failed_controls": list(baseline.get("failed_controls") or []),
+            "seconds": baseline.get("seconds")}
+
+
+def _problems(summary: dict[str, Any]) -> list[str]:
+    problems = []
+    for key, label in _BASELINES:
+        baseline = summary[key]
+        if baseline is None:
+            problems.append(f"{label} was not recorded")
+        elif baseline["outcome"] != "passed":
+            problems.append(f"{label} failed ({', '.join(baseline['failed_controls']) or 'no control named'})")
+    if not summary["faults"]:
+        problems.append("the catalogue holds no fault")
+    missed = [f for f in summary["faults"] if not f["killed"]]
+    if missed:
+        names = ", ".join(f"{f['name']} (missed {', '.join(f['missed']) or 'nothing: it errored'})"
+                          for f in missed)
+        problems.append(f"{len(missed)} of {summary['total']} fault(s) not killed: {names}")
+    left = [f["name"] for f in summary["faults"] if f["undone"] is not True]
+    if left:
+        problems.append(f"fault(s) not undone, so later results ran on a changed cluster: {', '.join(left)}")
+    problems += [f"fault {f['name']} errored: {str(f['error']).strip().splitlines()[0]}"
+                 for f in summary["faults"] if f["error"] and str(f["error"]).strip()]
+    return problems
+
+
+def summarise(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The report's ``faults`` object for a checked (and redacted) faults.json, and any warnings."""
+    warnings: list[str] = []
+    faults = [_fault(f, warnings) for f in data["faults"]]
+    summary = {
+        "file": FILE, "started_at": data.get("started_at"), "finished_at": data.get("finished_at"),
+        "git": {"commit": (data.get("git") or {}).get("commit"), "dirty": (data.get("git") or {}).get("dirty")},
+        "environment": data.get("environment") or {},
+        "baseline_before": _baseline(data, "baseline_before"), "baseline_after": _baseline(data, "baseline_after"),
+        "faults": faults, "killed": sum(1 for f in faults if f["killed"]), "total": len(faults),
+        "wall_seconds": data.get("wall_seconds"),
+    }
+    summary["problems"] = _problems(summary)
+    return summary, warnings
+
+
+def verdict_reason(summary: dict[str, Any] | None) -> list[str]:
+    """The one line that fails the verdict when the catalogue did not prove the live tier can fail."""
+    if not summary or not summary["problems"]:
+        return []
+    return ["the live tier could not prove it can fail: " + "; ".join(summary["problems"])]
+
+
+def commit_warning(summary: dict[str, Any] | None, commits: list[str]) -> list[str]:
+    """A warning when the catalogue ran on another commit than the results it stands behind."""
+    commit = (summary or {}).get("git", {}).get("commit")
+    if not commit or not commits or commit in commits:
+        return []
+    return [f"{FILE} was made from a different commit ({commit[:12]}) than the results "
+            f"({', '.join(c[:12] for c in commits)}): the fault catalogue tested other code"]

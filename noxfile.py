@@ -78,10 +78,29 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "conformance.static.bench", "--checkov", str(checkov), *session.posargs)
 
 
+# `python -m conformance.report` exits with its verdict: 0 PASS (a static-only PASS too, or an
+# INCOMPLETE accepted with --accept-incomplete), 1 FAIL, 3 INCOMPLETE; 2 is bad input, never a verdict.
+_REPORT_VERDICTS = {1: "FAIL", 3: "INCOMPLETE"}
+
+
+def _report(session: nox.Session, *args: str) -> int:
+    """Build the report and return its exit code; bad input ends the session (the report printed why)."""
+    try:
+        session.run("python", "-m", "conformance.report", *args)
+    except nox.command.CommandFailed as exc:
+        if exc.return_code not in _REPORT_VERDICTS:
+            session.error("no report was written: see the `error:` line above")
+        return exc.return_code
+    return 0
+
+
 @nox.session(default=False, venv_backend="none")
 def report(session: nox.Session) -> None:
-    """Build report.html, report.md and report.json from the results in -- --report-dir DIR."""
-    session.run("python", "-m", "conformance.report", *session.posargs)
+    """Build report.html, report.md and report.json from -- --report-dir DIR; fails unless the verdict passes."""
+    code = _report(session, *session.posargs)
+    if code:
+        session.error(f"the report's verdict is {_REPORT_VERDICTS[code]}: see the reasons under it in report.html"
+                      + ("; `-- --accept-incomplete` accepts INCOMPLETE" if code == 3 else ""))
 
 
 def _report_dir(posargs: list[str]) -> str:
@@ -94,6 +113,10 @@ def _report_dir(posargs: list[str]) -> str:
 
 
 def _conformance(session: nox.Session, *extra: str) -> None:
+    # --accept-incomplete is the report's option, not pytest's: a user who means to accept an
+    # INCOMPLETE verdict (say, --target existing without Vault bootstrap) says so.
+    accept = "--accept-incomplete" in session.posargs
+    session.posargs[:] = [a for a in session.posargs if a != "--accept-incomplete"]
     _install(session, "live")
     _schemas(session)
     if shutil.which("docker") is None and "--target" not in session.posargs:
@@ -107,9 +130,12 @@ def _conformance(session: nox.Session, *extra: str) -> None:
         failed = exc
     # The report is built from whatever the run recorded, failures included.
     report_dir = _report_dir(session.posargs)
-    session.run("python", "-m", "conformance.report", "--report-dir", report_dir, success_codes=[0, 1])
+    code = _report(session, "--report-dir", report_dir, *(["--accept-incomplete"] if accept else []))
     if failed is not None:
         session.error(f"conformance failed (pytest {failed.reason}); the report is {report_dir}/report.html")
+    if code:
+        session.error(f"pytest passed but the report's verdict is {_REPORT_VERDICTS[code]} (for example a matrix "
+                      f"cell not probed, or a check skipped): see {report_dir}/report.html")
 
 
 @nox.session(default=False)

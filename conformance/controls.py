@@ -62,9 +62,10 @@ CATALOGUE: tuple[Control, ...] = (
     Control("MTLS-01", "MTLS", "STRICT mTLS covers the workload with no port- or workload-level exception",
             "A PERMISSIVE override, even on one port, accepts plaintext from anything that can route to "
             "the pod.", _BOTH),
-    Control("MTLS-02", "MTLS", "No DestinationRule downgrades TLS toward the workload",
+    Control("MTLS-02", "MTLS", "Traffic toward the workload is never downgraded from Istio mutual TLS",
             "DISABLE or SIMPLE on a DestinationRule turns client-side mTLS off regardless of the "
-            "PeerAuthentication.", _BOTH),
+            "PeerAuthentication. Statically no DestinationRule may say so; live, a mesh client's request "
+            "must arrive with its SPIFFE identity.", _BOTH),
     Control("MTLS-03", "MTLS", "Sidecar injection is on for the namespace and not opted out by the pods",
             "Without a sidecar there is no mTLS, no JWT check and no authorization at the pod.", _BOTH),
     Control("JWT-01", "JWT", "A RequestAuthentication validates tokens for the workload",

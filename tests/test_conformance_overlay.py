@@ -119,7 +119,7 @@ def test_valid_token_verifies_against_the_inline_jwks(conformance: dict[Key, dic
                                                       keys: tokens.SigningKeys) -> None:
     """JWT-01: the run's valid token verifies against the JWKS the overlay inlines, for its issuer and audience."""
     rule = next(v for k, v in conformance.items() if k[0] == "RequestAuthentication")["spec"]["jwtRules"][0]
-    token_set = tokens.mint([tokens.JwtRule(rule["issuer"], tuple(rule["audiences"]))], keys)
+    token_set = tokens.mint(keys)
     jwk = jwt.PyJWKSet.from_json(rule["jwks"])[keys.kid]
     claims = jwt.decode(token_set.case("valid").token, jwk.key, algorithms=["RS256"],
                         audience=rule["audiences"][0], issuer=rule["issuer"])

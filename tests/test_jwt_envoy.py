@@ -98,7 +98,7 @@ def keys() -> tokens.SigningKeys:
 
 @pytest.fixture(scope="module")
 def token_set(dev_bundle: manifests.Bundle, keys: tokens.SigningKeys) -> tokens.TokenSet:
-    return tokens.mint_for_overlay(dev_bundle, keys)
+    return tokens.mint(keys)
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +229,6 @@ def test_trusted_issuer_as_wrong_issuer_is_rejected(tmp_path: Path, dev_bundle: 
     spec["cases"] = [{"name": "wrong-issuer", "claims": {"iss": "$issuer"}, "status": 401}]
     path = tmp_path / "jwt.yaml"
     path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(InputError, match="issuer the overlay trusts"):
-        tokens.mint_for_overlay(dev_bundle, keys, cases_path=path)
+    with pytest.raises(InputError, match="expected issuer"):
+        tokens.mint(keys, cases_path=path)
 

@@ -1,8 +1,15 @@
 """The live environment as one session-scoped fixture, up before the first live check and down after
 the last one (in a finally, so Ctrl-C and crashes clean up too, unless --keep), and the helpers the
-live checks share."""
+live checks share.
+
+The fault catalogue (conformance.live.faults) runs these same checks against an environment it
+holds itself: it registers a plugin named `cortex-attached-environment`, and `live` then yields
+that environment instead of bringing one up or down.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -12,16 +19,22 @@ from conformance.live import observe
 from conformance.live.traffic import Gateway
 from conformance.static.manifests import PodTemplate
 
+ATTACHED = "cortex-attached-environment"
+
 
 @pytest.fixture(scope="session")
 def live(request: pytest.FixtureRequest, run_state):
+    config = request.config
+    attached = config.pluginmanager.get_plugin(ATTACHED)
+    if attached is not None:
+        run_state.environment = attached.environment.describe()
+        yield attached.environment
+        return
     # Imported here: the static tier's venv has none of the live tier's packages.
     from conformance.live.environment import Environment
     from conformance.live.options import Options
 
-    config = request.config
     writer = config.get_terminal_writer()
-    options = Options.from_pytest(config)
     capture = config.pluginmanager.getplugin("capturemanager")
 
     def progress(message: str) -> None:
@@ -29,7 +42,7 @@ def live(request: pytest.FixtureRequest, run_state):
         with capture.global_and_fixture_disabled():
             writer.line(message)
 
-    env = Environment(options, progress=progress)
+    env = Environment(Options.from_pytest(config), progress=progress)
     try:
         try:
             env.up()
@@ -54,9 +67,26 @@ def gateway(live) -> Gateway:
 
 
 @pytest.fixture
-def admitted(live) -> list[PodTemplate]:
-    """The cortex-api pods as admitted, as pod templates the static rules understand."""
+def api_pods(live) -> list[dict[str, Any]]:
+    """The cortex-api pods as admitted; a check that needs them fails when there are none."""
     pods = observe.api_pods(live.kube)
     if not pods:
-        pytest.fail(f"no cortex-api pod in {observe.DEV_NAMESPACE}", pytrace=False)
-    return [observe.as_template(p) for p in pods]
+        pytest.fail(f"{fixtures.workload().ref('Deployment')}: no pod exists, so nothing could be checked"
+                    + (f" ({live.workload.rollout_error})" if live.workload.rollout_error else ""), pytrace=False)
+    return pods
+
+
+@pytest.fixture
+def ready_api_pods(api_pods) -> list[dict[str, Any]]:
+    """The Ready cortex-api pods; a check that needs one fails when none is Ready."""
+    ready = [p for p in api_pods if observe.is_ready(p)]
+    if not ready:
+        pytest.fail(f"{fixtures.workload().ref('Deployment')}: none of its {len(api_pods)} pod(s) is Ready, so "
+                    "nothing could be probed", pytrace=False)
+    return ready
+
+
+@pytest.fixture
+def admitted(api_pods) -> list[PodTemplate]:
+    """The cortex-api pods as admitted, as pod templates the static rules understand."""
+    return [observe.as_template(p) for p in api_pods]

@@ -3,7 +3,7 @@
 import pytest
 
 from conformance import fixtures
-from conformance.live import observe
+from conformance.live import judge, observe
 from conformance.plugin import holds
 from conformance.static.rules import gateway
 
@@ -45,9 +45,8 @@ def test_http_redirects_to_https(live, gateway, evidence):
     evidence.append(result.evidence())
     location = result.headers.get("location", "")
     if result.status not in spec["redirect_statuses"] or not location.startswith(f"https://{host}"):
-        pytest.fail(f"Gateway cortex-dev/cortex-api: HTTP got {result.status or f'curl exit {result.exit_code}'} "
-                    f"with location {location or 'none'}, expected a redirect to https://{host}",
-                    pytrace=False)
+        pytest.fail(f"{fixtures.workload().ref('Gateway')}: HTTP got {judge.answered(result.status, result.exit_code)} "
+                    f"with location {location or 'none'}, expected a redirect to https://{host}", pytrace=False)
 
 
 @live
@@ -55,8 +54,10 @@ def test_http_redirects_to_https(live, gateway, evidence):
 def test_https_reaches_cortex_api(live, gateway, evidence):
     """GW-02: HTTPS through the gateway, with the run's certificate and a valid token, reaches cortex-api."""
     valid = live.workload.tokens.case("valid")
-    result = gateway.request("/v1/models", headers=valid.headers, what="the valid token")
+    path = observe.expectations()["gateway"]["models_path"]
+    result = gateway.request(path, headers=valid.headers, what="the valid token")
     evidence.append(result.evidence())
     if result.status != 200 or '"object"' not in result.body:
-        pytest.fail(f"Gateway cortex-dev/cortex-api: GET /v1/models got "
-                    f"{result.status or f'curl exit {result.exit_code}'}, expected 200 from cortex-api", pytrace=False)
+        pytest.fail(f"{fixtures.workload().ref('Gateway')}: GET {path} got "
+                    f"{judge.answered(result.status, result.exit_code)}, expected 200 from cortex-api"
+                    + (f" ({result.note})" if result.note else ""), pytrace=False)

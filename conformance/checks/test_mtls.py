@@ -2,7 +2,8 @@
 
 import pytest
 
-from conformance.live import observe
+from conformance import fixtures
+from conformance.live import judge, observe
 from conformance.live import traffic as probe
 from conformance.plugin import holds
 from conformance.static.rules import mtls
@@ -34,44 +35,45 @@ def test_sidecar_injected(bundle):
 # --- live ---------------------------------------------------------------------------------------------
 
 live = pytest.mark.live
-API_URL = "http://cortex-api.cortex-dev.svc.cluster.local:{port}{path}"
-PLAINTEXT_CLIENTS = {
-    "gateway-namespace-8080": ("istio-ingress", "conformance-plaintext-client", 8080, "/v1/models"),
-    "monitoring-9090": ("monitoring", "prometheus-plaintext", 9090, "/metrics"),
-}
+MTLS = observe.expectations()["mtls"]
+
+
+def _api_url(port: int, path: str) -> str:
+    spec = fixtures.workload()
+    return f"http://{spec.name}.{spec.namespace}.svc.cluster.local:{port}{path}"
 
 
 @live
 @pytest.mark.control("MTLS-01")
-@pytest.mark.parametrize("client", PLAINTEXT_CLIENTS.values(), ids=PLAINTEXT_CLIENTS.keys())
-def test_plaintext_client_gets_no_answer(live, evidence, client):
+@pytest.mark.parametrize("client", MTLS["plaintext_clients"], ids=[c["name"] for c in MTLS["plaintext_clients"]])
+def test_plaintext_client_gets_no_answer(live, ready_api_pods, evidence, client):
     """MTLS-01: a client without a sidecar, admitted by the NetworkPolicy, gets no answer from cortex-api."""
-    namespace, pod, port, path = client
-    result = probe.curl_in_pod(live.kube, namespace, pod, API_URL.format(port=port, path=path))
+    result = probe.curl_in_pod(live.kube, client["namespace"], client["pod"], _api_url(client["port"], client["path"]))
     evidence.append(result.evidence())
-    expected = observe.expectations()["mtls"]["plaintext_exit_codes"]
-    if result.status is not None or result.exit_code not in expected:
-        got = f"HTTP {result.status}" if result.status is not None else f"curl exit {result.exit_code}"
-        pytest.fail(f"Service cortex-dev/cortex-api port {port}: plaintext from {namespace}/{pod} got {got}; "
-                    f"STRICT mTLS must refuse it (curl exit {' or '.join(map(str, expected))})", pytrace=False)
+    where = f"{fixtures.workload().ref('Service')} port {client['port']} from {client['namespace']}/{client['pod']}"
+    holds(judge.plaintext_refused(where, result.status, result.exit_code, MTLS["plaintext_exit_codes"],
+                                  result.note))
 
 
 @live
 @pytest.mark.control("MTLS-02")
-def test_mesh_client_identified_by_spiffe(live, evidence):
-    """MTLS-02: a mesh client gets 200 and cortex-api sees its SPIFFE identity in X-Forwarded-Client-Cert."""
+def test_mesh_traffic_keeps_mutual_tls(live, ready_api_pods, evidence):
+    """MTLS-02: mesh traffic to cortex-api is not downgraded: 200, and cortex-api sees the SPIFFE identity."""
+    client = MTLS["mesh_client"]
     valid = live.workload.tokens.case("valid")
-    result = probe.curl_in_pod(live.kube, "istio-ingress", "conformance-mesh-client",
-                               API_URL.format(port=8080, path="/v1/models"), headers=valid.headers,
-                               what="the valid token")
+    result = probe.curl_in_pod(live.kube, client["namespace"], client["pod"],
+                               _api_url(8080, observe.expectations()["gateway"]["models_path"]),
+                               headers=valid.headers, what="the valid token")
     evidence.append(result.evidence())
-    expected = observe.expectations()["mtls"]["mesh_client_spiffe"]
+    service = fixtures.workload().ref("Service")
     if result.status != 200:
-        pytest.fail(f"Service cortex-dev/cortex-api port 8080: the mesh client got "
-                    f"{result.status or f'curl exit {result.exit_code}'}, expected 200", pytrace=False)
-    if f"URI={expected}" not in result.body:
-        pytest.fail(f"Deployment cortex-dev/cortex-api: X-Forwarded-Client-Cert does not carry URI={expected}; "
-                    "the connection did not arrive over Istio mTLS", pytrace=False)
+        pytest.fail(f"{service} port 8080: the mesh client {client['namespace']}/{client['pod']} got "
+                    f"{judge.answered(result.status, result.exit_code)}, expected 200 over Istio mTLS "
+                    "(a DestinationRule that disables or replaces ISTIO_MUTUAL ends here)", pytrace=False)
+    if f"URI={client['spiffe']}" not in result.body:
+        pytest.fail(f"{fixtures.workload().ref('Deployment')}: X-Forwarded-Client-Cert does not carry "
+                    f"URI={client['spiffe']}; the request did not arrive over Istio mTLS from the mesh client",
+                    pytrace=False)
 
 
 @live

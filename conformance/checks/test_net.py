@@ -2,9 +2,9 @@
 
 import pytest
 
-from conformance import paths
+from conformance import fixtures, paths
 from conformance.errors import WaitTimeout
-from conformance.live import observe
+from conformance.live import judge, observe
 from conformance.live import traffic as probe
 from conformance.paths import OVERLAYS
 from conformance.plugin import holds
@@ -55,7 +55,7 @@ def test_egress_only_where_needed(bundle):
 # --- live ---------------------------------------------------------------------------------------------
 
 live = pytest.mark.live
-ALLOWED_OUTCOMES = {"connected", "resolved", "nxdomain"}
+ALLOWED_OUTCOMES = judge.ALLOWED_OUTCOMES
 DNS_NAME = "kubernetes.default.svc.cluster.local"
 
 
@@ -115,8 +115,32 @@ def _pod_for(kube, group: netmodel.Group, *, client: bool) -> dict | None:
     return pods[0] if pods else None
 
 
+def _probe_row(kube, pod: dict, workload: bool, cells: list[netmodel.Cell], targets: dict[str, str]) -> list:
+    """Every cell of one source in one exec per container: TCP from the pod (or, for the workload, from its
+    sidecar, whose UID Istio does not capture, so the pod's policy is measured and not Envoy accepting
+    every outbound connection), DNS from the application container."""
+    name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+    tcp = [c for c in cells if c.port.protocol == "TCP"]
+    udp = [c for c in cells if c.port.protocol == "UDP"]
+    results: dict[netmodel.Cell, probe.Result] = {}
+    if tcp and workload:
+        found = probe.bash_tcp_batch(kube, namespace, name, "istio-proxy",
+                                     [(targets[c.destination], c.port.number) for c in tcp])
+        results.update(zip(tcp, found, strict=True))
+    elif tcp:
+        found = probe.standin_batch(kube, namespace, name, [{"kind": "tcp", "target": f"{targets[c.destination]}:"
+                                                                                      f"{c.port.number}"} for c in tcp])
+        results.update(zip(tcp, found, strict=True))
+    if udp:
+        found = probe.standin_batch(kube, namespace, name,
+                                    [{"kind": "dns", "target": DNS_NAME, "server": f"{targets[c.destination]}:53"}
+                                     for c in udp], container=fixtures.workload().name if workload else None)
+        results.update(zip(udp, found, strict=True))
+    return [(c, results[c]) for c in cells]
+
+
 @pytest.fixture(scope="module")
-def live_matrix(live, canary):
+def live_matrix(live, canary) -> list[judge.Cell]:
     """Every cell of the expectation matrix, probed from a pod of the source group where one can be."""
     bundle = load_overlay(OVERLAYS / "dev")
     model = network.model(bundle)
@@ -126,71 +150,61 @@ def live_matrix(live, canary):
     targets: dict[str, str] = {}
     for name, group in model.groups.items():
         if not group.is_pod:
-            sources[name] = unprobed.get(name, "an address block has no pod to probe from")
+            sources[name] = f"{judge.DELIBERATELY_UNPROBED} {unprobed.get(name, 'an address block has no pod')}"
             continue
         workload = "workload" in model.spec["groups"][name]
         pod = _pod_for(kube, group, client=not workload)
-        sources[name] = (pod, workload) if pod else f"no Ready client pod in {group.namespace} with {group.labels}"
+        sources[name] = (pod, workload) if pod else f"no Ready pod in {group.namespace} with {group.labels}"
         target = _pod_for(kube, group, client=False)
         if target is not None:
             targets[name] = target["status"]["podIP"]
-
-    def measure(cell: netmodel.Cell):
+    rows: dict[str, list[netmodel.Cell]] = {}
+    judged: list[judge.Cell] = []
+    for cell in model.cells():
         source = sources[cell.source]
-        if isinstance(source, str):
-            return cell, None, source
-        if cell.destination not in targets:
-            return cell, None, unprobed.get(cell.destination, f"no Ready pod of {cell.destination} to probe")
-        pod, sidecar = source
-        name, namespace, ip = pod["metadata"]["name"], pod["metadata"]["namespace"], targets[cell.destination]
-        if cell.port.protocol == "UDP":
-            result = probe.standin_probe(kube, namespace, name, "dns", DNS_NAME, extra=["--server", f"{ip}:53"],
-                                         container="cortex-api" if sidecar else None)
-        elif sidecar:
-            # The sidecar's UID is exempt from Istio's capture, so this measures the pod's network
-            # policy rather than Envoy accepting every outbound connection locally.
-            result = probe.bash_tcp(kube, namespace, name, "istio-proxy", ip, cell.port.number)
+        reason = source if isinstance(source, str) else ""
+        if not reason and cell.destination not in targets:
+            destination = model.groups[cell.destination]
+            reason = (f"{judge.DELIBERATELY_UNPROBED} {unprobed[cell.destination]}" if not destination.is_pod
+                      else f"no Ready pod of {cell.destination} to probe")
+        if reason:
+            judged.append(judge.Cell(cell.source, cell.destination, str(cell.port), cell.expected, None, reason))
         else:
-            result = probe.standin_probe(kube, namespace, name, "tcp", f"{ip}:{cell.port.number}")
-        return cell, result, ""
+            rows.setdefault(cell.source, []).append(cell)
+    measured = probe.in_parallel([lambda s=s, cells=cells: _probe_row(kube, *sources[s], cells, targets)
+                                  for s, cells in rows.items()])
+    for row in measured:
+        for cell, result in row:
+            judged.append(judge.Cell(cell.source, cell.destination, str(cell.port), cell.expected, result.outcome,
+                                     result.command if result.outcome == "error" else ""))
+    return judged
 
-    cells = model.cells()
-    measured = probe.in_parallel([lambda c=c: measure(c) for c in cells])
-    return measured
+
+def _record(record_matrix, cells: list[judge.Cell]) -> None:
+    record_matrix("network", "live", "dev", [
+        {"source": c.source, "destination": c.destination, "port": c.port, "expected": c.expected,
+         "observed": c.observed, **({"note": c.reason} if c.outcome is None else {})} for c in cells])
 
 
-def _judge(measured, scope=None) -> tuple[list[str], list[dict], list[str]]:
-    gaps, evidence, skipped = [], [], []
-    for cell, result, reason in measured:
-        if scope is not None and not scope(cell):
-            continue
-        if result is None:
-            skipped.append(f"{cell.source} -> {cell.destination} {cell.port}: {reason}")
-            continue
-        allowed = result.outcome in ALLOWED_OUTCOMES
-        if allowed != cell.expected:
-            state = "allowed but not expected" if allowed else "expected but blocked"
-            gaps.append(f"NetworkPolicy flow {cell.source} -> {cell.destination} {cell.port}: {state} "
-                        f"(probe outcome {result.outcome})")
-            evidence.append(result.evidence())
-    return gaps, evidence, skipped
+def _evidence(cells: list[judge.Cell]) -> list[dict]:
+    return [{"note": f"{c.source} -> {c.destination} {c.port}: outcome {c.outcome}"
+             + (f" ({c.reason})" if c.reason else "")} for c in cells
+            if c.outcome is not None and c.observed != c.expected]
 
 
 @live
 @pytest.mark.control("NET-02")
 def test_probed_matrix_matches_expectations(live_matrix, canary, record_matrix, evidence):
     """NET-02: probes between client pods and services give exactly the matrix of network.yaml."""
-    if canary[1].outcome in ALLOWED_OUTCOMES:
+    _record(record_matrix, live_matrix)
+    if canary[1].outcome in judge.ALLOWED_OUTCOMES:
         pytest.fail("the CNI does not enforce NetworkPolicy (see NET-01), so the probed matrix means nothing",
                     pytrace=False)
-    record_matrix("network", "live", "dev", [
-        {**cell.as_json(), "observed": None if result is None else result.outcome in ALLOWED_OUTCOMES,
-         **({"note": reason} if result is None else {})} for cell, result, reason in live_matrix])
-    gaps, found, skipped = _judge(live_matrix)
-    evidence += found + [{"note": f"not probed: {line}"} for line in skipped]
+    evidence += _evidence(live_matrix)
+    gaps = judge.matrix_verdict(live_matrix, "the network matrix")
     if gaps:
-        cells = [netmodel.Cell(c.source, c.destination, c.port, c.expected,
-                               c.expected if r is None else r.outcome in ALLOWED_OUTCOMES) for c, r, _ in live_matrix]
+        cells = [netmodel.Cell(c.source, c.destination, netmodel.Port.parse(c.port), c.expected,
+                               c.expected if c.observed is None else c.observed) for c in live_matrix]
         gaps.append(netmodel.render_matrix("probed matrix", cells))
     holds(gaps)
 
@@ -199,15 +213,15 @@ def test_probed_matrix_matches_expectations(live_matrix, canary, record_matrix, 
 @pytest.mark.control("NET-03")
 def test_probed_api_ingress(live_matrix, evidence):
     """NET-03: of all probed sources, only the gateway reaches cortex-api's API port and only scraping its metrics."""
-    gaps, found, _ = _judge(live_matrix, scope=lambda c: c.destination == "cortex-api")
-    evidence += found
-    holds(gaps)
+    cells = [c for c in live_matrix if c.destination == fixtures.workload().name]
+    evidence += _evidence(cells)
+    holds(judge.matrix_verdict(cells, "cortex-api's ingress"))
 
 
 @live
 @pytest.mark.control("NET-05")
 def test_probed_api_egress(live_matrix, evidence):
     """NET-05: from a cortex-api pod, only DNS, istiod, Vault and Redis answer among the probed destinations."""
-    gaps, found, _ = _judge(live_matrix, scope=lambda c: c.source == "cortex-api")
-    evidence += found
-    holds(gaps)
+    cells = [c for c in live_matrix if c.source == fixtures.workload().name]
+    evidence += _evidence(cells)
+    holds(judge.matrix_verdict(cells, "cortex-api's egress"))

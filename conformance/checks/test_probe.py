@@ -2,6 +2,7 @@
 
 import pytest
 
+from conformance import fixtures
 from conformance.errors import WaitTimeout
 from conformance.live import observe
 from conformance.live.traffic import pod_exec
@@ -45,80 +46,91 @@ def test_liveness_timing_sane(bundle):
 live = pytest.mark.live
 
 
-def _ready_pods(live) -> list[dict]:
-    pods = [p for p in observe.api_pods(live.kube) if observe.is_ready(p)]
-    if not pods:
-        pytest.fail("Deployment cortex-dev/cortex-api: no Ready pod to test on", pytrace=False)
-    return pods
-
-
 def _ctl(live, pod: str, *words: str) -> None:
-    result = pod_exec(live.kube, "cortex-dev", pod, ["/standin", "ctl", *words], container="cortex-api")
+    result = pod_exec(live.kube, fixtures.workload().namespace, pod, ["/standin", "ctl", *words],
+                      container=fixtures.workload().name)
     if result.returncode != 0:
-        pytest.fail(f"Pod cortex-dev/{pod}: standin ctl {' '.join(words)} failed: {result.stderr.strip()}",
-                    pytrace=False)
+        pytest.fail(f"Pod {fixtures.workload().namespace}/{pod}: standin ctl {' '.join(words)} failed: "
+                    f"{result.stderr.strip()}", pytrace=False)
 
 
 @live
 @pytest.mark.control("PROBE-01")
 def test_pods_ready(live, evidence):
-    """PROBE-01: every container of every cortex-api pod is Ready within the deadline."""
+    """PROBE-01: the Deployment rolls out and every container of at least minReplicas pods is Ready in time."""
+    spec = fixtures.workload()
     deadline = observe.expectations()["probe"]["ready_within_seconds"]
-    live.kube.wait("every cortex-api pod to be Ready", "--for=condition=Ready", "pods", "-n", "cortex-dev", "-l",
-                   observe.API_SELECTOR, timeout=deadline, evidence=live.evidence_dir, namespace="cortex-dev")
-    gaps = []
-    for pod in observe.api_pods(live.kube):
-        for status in pod["status"].get("containerStatuses") or []:
+    minimum = observe.expectations()["hpa"]["min_replicas"]
+    error = live.workload.rollout_error
+    if error is None:
+        try:
+            live.kube.wait(f"every pod of {spec.ref('Deployment')} to be Ready", "--for=condition=Ready", "pods",
+                           "-n", spec.namespace, "-l", spec.selector, timeout=deadline, evidence=live.evidence_dir,
+                           namespace=spec.namespace)
+        except WaitTimeout as exc:
+            error = str(exc)
+    pods = observe.api_pods(live.kube)
+    gaps = [f"{spec.ref('Deployment')}: {error}"] if error else []
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
             if not status.get("ready"):
-                gaps.append(f"Pod cortex-dev/{pod['metadata']['name']} container {status['name']}: not ready")
-    evidence.append({"command": "kubectl wait --for=condition=Ready pods -l app.kubernetes.io/name=cortex-api",
-                     "exit_code": 0, "note": f"deadline {deadline}s"})
+                waiting = (status.get("state") or {}).get("waiting") or {}
+                gaps.append(f"Pod {spec.namespace}/{pod['metadata']['name']} container {status['name']}: not ready"
+                            + (f" ({waiting.get('reason')})" if waiting.get("reason") else ""))
+    ready = sum(observe.is_ready(p) for p in pods)
+    if ready < minimum:
+        gaps.append(f"{spec.ref('Deployment')}: {ready} Ready pod(s), fewer than the {minimum} the HPA keeps")
+    evidence.append({"command": f"kubectl wait --for=condition=Ready pods -l {spec.selector}",
+                     "note": f"{ready} of {len(pods)} pod(s) Ready; deadline {deadline}s"})
     holds(gaps)
 
 
 @live
 @pytest.mark.control("PROBE-03")
-def test_failing_readiness_leaves_endpoints(live, evidence):
+def test_failing_readiness_leaves_endpoints(live, ready_api_pods, evidence):
     """PROBE-03: a failing readiness takes the pod out of the Service's endpoints; recovery puts it back."""
+    service = fixtures.workload().ref("Service")
     bound = observe.expectations()["probe"]["endpoint_change_within_seconds"]
-    pod = _ready_pods(live)[0]
+    pod = ready_api_pods[0]
     name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
     _ctl(live, name, "readiness", "fail")
     try:
         try:
-            wait_until(f"{ip} ({name}) to leave the endpoints of Service cortex-dev/cortex-api",
+            wait_until(f"{ip} ({name}) to leave the endpoints of {service}",
                        lambda: ip not in observe.endpoint_addresses(live.kube), timeout=bound, interval=1)
         except WaitTimeout as exc:
-            pytest.fail(f"Service cortex-dev/cortex-api: {exc}", pytrace=False)
+            pytest.fail(f"{service}: {exc}", pytrace=False)
     finally:
         _ctl(live, name, "readiness", "ok")
     try:
-        wait_until(f"{ip} ({name}) to rejoin the endpoints of Service cortex-dev/cortex-api",
+        wait_until(f"{ip} ({name}) to rejoin the endpoints of {service}",
                    lambda: ip in observe.endpoint_addresses(live.kube), timeout=bound, interval=1)
     except WaitTimeout as exc:
-        pytest.fail(f"Service cortex-dev/cortex-api: {exc}", pytrace=False)
+        pytest.fail(f"{service}: {exc}", pytrace=False)
     evidence.append({"command": f"kubectl exec {name} -c cortex-api -- /standin ctl readiness fail|ok",
                      "exit_code": 0, "note": f"left and rejoined the endpoints within {bound}s"})
 
 
 @live
 @pytest.mark.control("PROBE-04")
-def test_failing_liveness_restarts_container(live, evidence):
+def test_failing_liveness_restarts_container(live, ready_api_pods, evidence):
     """PROBE-04: a failing liveness probe restarts that container, which then comes back Ready."""
+    spec = fixtures.workload()
     bound = observe.expectations()["probe"]["restart_within_seconds"]
-    pod = _ready_pods(live)[-1]
+    pod = ready_api_pods[-1]
     name = pod["metadata"]["name"]
-    before = observe.container_restarts(pod, "cortex-api")
+    before = observe.container_restarts(pod, spec.name)
     _ctl(live, name, "liveness", "fail")
 
     def restarted() -> bool:
-        current = live.kube.json("get", "pod", name, "-n", "cortex-dev")
-        return observe.container_restarts(current, "cortex-api") > before and observe.is_ready(current)
+        current = live.kube.json("get", "pod", name, "-n", spec.namespace)
+        return observe.container_restarts(current, spec.name) > before and observe.is_ready(current)
 
     try:
-        wait_until(f"container cortex-api of Pod cortex-dev/{name} to restart and be Ready again", restarted,
+        wait_until(f"container {spec.name} of Pod {spec.namespace}/{name} to restart and be Ready again", restarted,
                    timeout=bound, interval=2)
     except WaitTimeout as exc:
-        pytest.fail(f"Pod cortex-dev/{name}: {exc}", pytrace=False)
-    evidence.append({"command": f"kubectl exec {name} -c cortex-api -- /standin ctl liveness fail",
+        _ctl(live, name, "liveness", "ok")
+        pytest.fail(f"Pod {spec.namespace}/{name}: {exc}", pytrace=False)
+    evidence.append({"command": f"kubectl exec {name} -c {spec.name} -- /standin ctl liveness fail",
                      "exit_code": 0, "note": f"restartCount went above {before} within {bound}s"})

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conformance import fixtures
-from conformance.live import observe
+from conformance.errors import ConformanceError
 from conformance.live.traffic import pod_exec
 from conformance.plugin import holds
 from conformance.static.rules import vault
@@ -37,65 +37,96 @@ def test_role_bound_to_workload(bundle):
 # --- live ---------------------------------------------------------------------------------------------
 
 live = pytest.mark.live
+VAULT = fixtures.expectations("vault")
+ROLE_ANNOTATION = "vault.hashicorp.com/role"
 
 
 @live
 @pytest.mark.control("VAULT-02")
-def test_pods_receive_their_secrets(live, evidence):
+def test_pods_receive_their_secrets(live, api_pods, evidence):
     """VAULT-02: each cortex-api pod holds every secret file, with the content Vault was given (by digest)."""
-    if live.workload.vault_result is None:
+    result = live.workload.vault_result
+    if result is None:
         pytest.skip("this run did not bootstrap Vault (--target existing): the expected digests are unknown")
-    files = [live.workload.vault_result.file_path(f) for f in live.workload.vault_result.digests]
+    spec = fixtures.workload()
+    files = [result.file_path(s["file"]) for s in VAULT["secrets"]]
     gaps = []
-    for pod in observe.api_pods(live.kube):
+    for pod in api_pods:
         name = pod["metadata"]["name"]
-        result = pod_exec(live.kube, "cortex-dev", name, ["/standin", "digest", *files], container="cortex-api")
-        command = f"kubectl exec -n cortex-dev {name} -c cortex-api -- /standin digest {' '.join(files)}"
-        evidence.append({"command": command, "exit_code": result.returncode,
+        found = pod_exec(live.kube, spec.namespace, name, ["/standin", "digest", *files], container=spec.name)
+        evidence.append({"command": f"kubectl exec -n {spec.namespace} {name} -c {spec.name} -- /standin digest "
+                                    f"{' '.join(files)}", "exit_code": found.returncode,
                          "note": "digests compared, values never read"})
-        seen = {f["path"]: f.get("sha256") for f in json.loads(result.stdout or '{"files": []}')["files"]}
-        for file, digest in live.workload.vault_result.digests.items():
-            path = live.workload.vault_result.file_path(file)
-            if path not in seen or seen[path] is None:
-                gaps.append(f"Pod cortex-dev/{name} container cortex-api: {path} is missing")
-            elif seen[path] != digest:
-                gaps.append(f"Pod cortex-dev/{name} container cortex-api: {path} differs from what Vault holds")
+        try:
+            seen = {f["path"]: f.get("sha256") for f in json.loads(found.stdout)["files"]}
+        except (json.JSONDecodeError, KeyError):
+            gaps.append(f"Pod {spec.namespace}/{name} container {spec.name}: could not read the secret files "
+                        f"({(found.stderr or found.stdout).strip()[-160:] or f'exit {found.returncode}'})")
+            continue
+        for secret in VAULT["secrets"]:
+            path = result.file_path(secret["file"])
+            if seen.get(path) is None:
+                gaps.append(f"Pod {spec.namespace}/{name} container {spec.name}: {path} is missing")
+            elif seen[path] != result.digests[secret["file"]]:
+                gaps.append(f"Pod {spec.namespace}/{name} container {spec.name}: {path} differs from what Vault holds")
     holds(gaps)
 
 
-def _login(live, port: int, service_account: str) -> int:
+def _login(live, port: int, service_account: str) -> tuple[int, str]:
+    """Log in with the expected role and a token of `service_account`: (HTTP status, Vault's first error)."""
     import urllib.error
     import urllib.request
 
-    spec = fixtures.expectations("vault")
-    token = live.kube.run("create", "token", service_account, "-n", "cortex-dev", "--audience", spec["audience"],
+    namespace = fixtures.workload().namespace
+    token = live.kube.run("create", "token", service_account, "-n", namespace, "--audience", VAULT["audience"],
                           "--duration", "10m").stdout.strip()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/auth/kubernetes/login", method="POST",
-                                     data=json.dumps({"role": spec["role"], "jwt": token}).encode())
+                                     data=json.dumps({"role": VAULT["role"], "jwt": token}).encode())
     try:
         with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - loopback port-forward
-            return response.status
+            return response.status, ""
     except urllib.error.HTTPError as exc:
-        return exc.code
+        try:
+            errors = json.loads(exc.read() or b"{}").get("errors") or []
+        except json.JSONDecodeError:
+            errors = []
+        return exc.code, (errors[0] if errors else "")[:160]
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, f"Vault did not answer: {exc}"[:160]
 
 
 @live
 @pytest.mark.control("VAULT-03")
-def test_other_service_account_refused(live, evidence):
-    """VAULT-03: Vault refuses the role to another ServiceAccount's token and grants it to the workload's."""
+def test_role_bound_to_workload_only(live, api_pods, evidence):
+    """VAULT-03: the pods ask for the expected role as the expected account; Vault grants it to that account only."""
     if live.workload.vault_result is None:
         pytest.skip("this run did not configure Vault (--target existing): the role is not ours to test")
-    live.kube.run("create", "serviceaccount", "conformance-intruder", "-n", "cortex-dev", check=False)
-    with live.kube.port_forward("vault", "service/vault", 8200) as port:
-        intruder = _login(live, port, "conformance-intruder")
-        workload = _login(live, port, "cortex-api")
-    for account, status in (("conformance-intruder", intruder), ("cortex-api", workload)):
-        evidence.append({"command": f"POST /v1/auth/kubernetes/login role=cortex-api-dev jwt=<token of {account}>",
-                         "status": status})
+    spec = fixtures.workload()
+    role, account = VAULT["role"], VAULT["bound_service_accounts"][0]
     gaps = []
-    if intruder < 400:
-        gaps.append(f"Vault role cortex-api-dev: a token of ServiceAccount cortex-dev/conformance-intruder logged in "
-                    f"(HTTP {intruder})")
-    if workload != 200:
-        gaps.append(f"Vault role cortex-api-dev: the workload's own ServiceAccount was refused (HTTP {workload})")
+    for pod in api_pods:
+        name = f"Pod {spec.namespace}/{pod['metadata']['name']}"
+        asked = (pod["metadata"].get("annotations") or {}).get(ROLE_ANNOTATION)
+        if asked != role:
+            gaps.append(f"{name}: asks Vault for role {asked or 'none'}, not the expected {role}")
+        runs_as = pod["spec"].get("serviceAccountName") or "default"
+        if (pod["metadata"]["namespace"], runs_as) != (account["namespace"], account["name"]):
+            gaps.append(f"{name}: runs as ServiceAccount {runs_as}, not {account['name']}, which role {role} is "
+                        "bound to")
+    live.kube.run("create", "serviceaccount", "conformance-intruder", "-n", spec.namespace, check=False)
+    try:
+        with live.kube.port_forward("vault", "service/vault", VAULT["port"]) as port:
+            intruder = _login(live, port, "conformance-intruder")
+            workload = _login(live, port, account["name"])
+    except ConformanceError as exc:
+        pytest.fail(f"Vault role {role}: could not reach Vault to log in: {exc}", pytrace=False)
+    for who, (status, error) in (("conformance-intruder", intruder), (account["name"], workload)):
+        evidence.append({"command": f"POST /v1/auth/kubernetes/login role={role} jwt=<token of {who}>",
+                         "status": status, **({"note": error} if error else {})})
+    if not 400 <= intruder[0] < 500:
+        gaps.append(f"Vault role {role}: a token of ServiceAccount {spec.namespace}/conformance-intruder got HTTP "
+                    f"{intruder[0]}, not a refusal" + (f" ({intruder[1]})" if intruder[1] else ""))
+    if workload[0] != 200:
+        gaps.append(f"Vault role {role}: the workload's own ServiceAccount {account['name']} was refused "
+                    f"(HTTP {workload[0]}{f': {workload[1]}' if workload[1] else ''})")
     holds(gaps)

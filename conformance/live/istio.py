@@ -101,6 +101,14 @@ def image_refs(source: str, pins: Mapping[str, Any] | None = None) -> dict[str, 
     return built_refs(pins or fixtures.versions())
 
 
+def proxy_image(source: str, pins: Mapping[str, Any] | None = None) -> str:
+    """The image the injector gives every sidecar (istio-proxy and the istio-validation init container)."""
+    pins = pins or fixtures.versions()
+    if source == "pull":
+        return f"{pins['istio']['pull_hub']}/proxyv2:{pins['istio']['pull_tag']}"
+    return image_refs(source, pins)["istio-proxy"]
+
+
 def image_values(source: str, release: Release, pins: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The values that name images: derived from the pins, so they live here and not in fixtures/."""
     _check_source(source)

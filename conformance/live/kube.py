@@ -81,7 +81,7 @@ class Kube:
             saved = self.save_evidence(namespace, evidence) if evidence and namespace else None
             hint = f"; events, pods and logs saved in {saved}" if saved else ""
             raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}: "
-                              f"{last_line(result.stderr or result.stdout)}{hint}")
+                              f"{last_line(result.stderr or result.stdout)}{self._explain()}{hint}")
 
     def rollout(self, namespace: str, workload: str, *, timeout: float, evidence: Path | None = None) -> None:
         result = self.run("rollout", "status", workload, "-n", namespace, f"--timeout={int(timeout)}s",
@@ -90,7 +90,13 @@ class Kube:
             saved = self.save_evidence(namespace, evidence) if evidence else None
             hint = f"; events, pods and logs saved in {saved}" if saved else ""
             raise WaitTimeout(f"timed out after {timeout:g}s waiting for {workload} in {namespace} to roll out: "
-                              f"{last_line(result.stderr or result.stdout)}{hint}")
+                              f"{last_line(result.stderr or result.stdout)}{self._explain()}{hint}")
+
+    def _explain(self) -> str:
+        """What the cluster says is blocking, for a wait that timed out (conformance.live.diagnose)."""
+        from conformance.live import diagnose
+
+        return diagnose.explain(self)
 
     def save_evidence(self, namespace: str, directory: Path) -> Path:
         """Events, pod status and container logs of a namespace, for a failed wait."""

@@ -4,8 +4,9 @@ Written per run into a work directory outside the repository, it is a kustomizat
 overlays/dev that changes exactly three things:
 
 - the four container images, via kustomize ``images:``, to the stand-in refs it is given;
-- each RequestAuthentication jwtRule's ``jwksUri``, replaced by the run's JWKS inline (``jwks``),
-  the issuer and everything else unchanged;
+- each RequestAuthentication jwtRule whose ``jwksUri`` is the one fixtures/expectations/jwt.yaml
+  names: the URI replaced by the run's JWKS inline (``jwks``), the issuer and everything else
+  unchanged (the run stands in for the identity provider at exactly that address);
 - one added Secret per Gateway TLS credential (``credentialName``), generated per run, in the
   ingress gateway's namespace, with no hash suffix so the Gateway finds it by name.
 
@@ -102,23 +103,25 @@ def _images(dev: Bundle, images: Mapping[str, str]) -> list[dict[str, str]]:
     return list(entries.values())
 
 
-def _jwks_patches(dev: Bundle, jwks: str) -> list[dict[str, Any]]:
+def _jwks_patches(dev: Bundle, jwks: str, expected_uri: str) -> list[dict[str, Any]]:
+    """The run's JWKS in place of exactly the expected jwksUri.
+
+    The identity provider is outside the cluster, so the run stands in for it at the address the
+    expectations name. A jwtRule with any other jwksUri (or its own inline keys) is left as the
+    manifests have it: the run's tokens then fail there, as they would in production.
+    """
     patches = []
     for ra in dev.of_kind("RequestAuthentication"):
         ops = []
         for i, rule in enumerate(ra.spec.get("jwtRules") or []):
-            if "jwksUri" in rule:
+            if rule.get("jwksUri") == expected_uri:
                 ops += [{"op": "remove", "path": f"/spec/jwtRules/{i}/jwksUri"},
                         {"op": "add", "path": f"/spec/jwtRules/{i}/jwks", "value": jwks}]
-            elif "jwks" in rule:
-                ops.append({"op": "replace", "path": f"/spec/jwtRules/{i}/jwks", "value": jwks})
         if ops:
             group, _, version = ra.api_version.partition("/")
             patches.append({"target": {"group": group, "version": version, "kind": ra.kind, "name": ra.name,
                                        "namespace": ra.namespace},
                             "patch": json.dumps(ops)})
-    if not patches:
-        raise InputError("the dev overlay has no RequestAuthentication jwtRule to give the run's JWKS")
     return patches
 
 
@@ -216,7 +219,7 @@ def write_overlay(work_dir: Path, *, images: Mapping[str, str], jwks: str | Mapp
         "kind": "Kustomization",
         "resources": [os.path.relpath(dev_overlay.resolve(), root)],
         "images": _images(dev, images),
-        "patches": _jwks_patches(dev, jwks_text),
+        "patches": _jwks_patches(dev, jwks_text, fixtures.expectations("jwt")["jwks_uri"]),
         "secretGenerator": generators,
     }
     (root / "kustomization.yaml").write_text(

@@ -1,9 +1,9 @@
 """Per-run JWT material for the JWT checks: signing keys, their JWKS, and one token per case.
 
-The cases and their expected statuses are data (fixtures/expectations/jwt.yaml). The issuer and
-audience are read from the RequestAuthentication of the rendered overlay, so the tokens follow
-the manifests rather than a copy of them. Keys are generated per run and live only in memory;
-a token is never part of a repr, so neither test ids nor failure messages can leak one.
+The cases, their expected statuses and the issuer and audience the tokens are minted for are data
+(fixtures/expectations/jwt.yaml), never read from the manifests under test. Keys are generated
+per run and live only in memory; a token is never part of a repr, so neither test ids nor failure
+messages can leak one.
 """
 
 from __future__ import annotations
@@ -18,18 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conformance import fixtures
 from conformance.errors import InputError
 from conformance.paths import EXPECTATIONS
-from conformance.static.manifests import Bundle
-from conformance.static.mesh import workload_policies
 
 JWT_CASES = EXPECTATIONS / "jwt.yaml"
-WORKLOAD = fixtures.workload().name
 
+_TOP_KEYS = {"issuer", "audiences", "jwks_uri", "defaults", "cases"}
 _CASE_KEYS = {"name", "why", "status", "token", "raw", "key", "alg", "claims", "times", "transport", "signature"}
 _DEFAULT_KEYS = {"key", "alg", "claims", "times", "transport"}
 _TRANSPORTS = {"header", "query"}
@@ -110,22 +107,14 @@ class TokenSet:
         raise KeyError(f"no token case {name!r}; known: {', '.join(c.name for c in self.cases)}")
 
 
-@dataclass(frozen=True)
-class JwtRule:
-    """What the verifier is told about one issuer, read from a RequestAuthentication jwtRule."""
-
-    issuer: str
-    audiences: tuple[str, ...]
-
-
 def load_cases(path: Path = JWT_CASES) -> dict[str, Any]:
     """jwt.yaml, checked for shape so that a typo fails as one line instead of a wrong token."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: cannot read the token cases: {exc}") from None
+    data = fixtures.load_file(path)
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise InputError(f"{path}: expected a mapping with a 'cases' list")
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise InputError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
     defaults = data.get("defaults") or {}
     unknown = set(defaults) - _DEFAULT_KEYS
     if unknown:
@@ -154,42 +143,29 @@ def load_cases(path: Path = JWT_CASES) -> dict[str, Any]:
     return data
 
 
-def jwt_rules(bundle: Bundle, workload: str = WORKLOAD) -> list[JwtRule]:
-    rules = [JwtRule(issuer=r["issuer"], audiences=tuple(r.get("audiences") or ()))
-             for ra in workload_policies(bundle, workload)[0]
-             for r in ra.spec.get("jwtRules") or [] if r.get("issuer")]
-    if not rules:
-        raise InputError(f"no RequestAuthentication with a jwtRule selects {workload}: there is no issuer to mint for")
-    return rules
+def mint(keys: SigningKeys, *, cases_path: Path = JWT_CASES, now: int | None = None) -> TokenSet:
+    """One token per case of jwt.yaml, for the issuer and first audience jwt.yaml expects.
 
-
-def mint(rules: list[JwtRule], keys: SigningKeys, *, cases_path: Path = JWT_CASES,
-         now: int | None = None) -> TokenSet:
-    """One token per case of jwt.yaml, for the first trusted issuer and its first audience."""
-    rule = rules[0]
-    if not rule.audiences:
-        raise InputError(f"the jwtRule for {rule.issuer} lists no audiences, so a token for another "
-                         "audience would be accepted: add audiences to the RequestAuthentication")
+    The tokens follow the expectations, never the manifests: a RequestAuthentication that names
+    another issuer or audience must refuse the valid token, and the live tier sees it do so.
+    """
     spec = load_cases(cases_path)
-    trusted = {r.issuer for r in rules}
+    issuer, audiences = spec.get("issuer"), spec.get("audiences") or []
+    if not issuer or not audiences:
+        raise InputError(f"{cases_path}: the expected issuer and audiences are not set")
     now = int(time.time()) if now is None else now
     defaults = spec.get("defaults") or {}
-    placeholders = {"$issuer": rule.issuer, "$audience": rule.audiences[0]}
+    placeholders = {"$issuer": issuer, "$audience": audiences[0]}
     cases = []
     for case in spec["cases"]:
         own_issuer = (case.get("claims") or {}).get("iss")
-        if own_issuer is not None and placeholders.get(own_issuer, own_issuer) in trusted:
-            # A "wrong" issuer that the overlay trusts would make the case pass for the wrong reason.
-            raise InputError(f"{cases_path}: case {case['name']} sets iss to an issuer the overlay trusts")
+        if own_issuer is not None and placeholders.get(own_issuer, own_issuer) == issuer:
+            # A "wrong" issuer that is the trusted one would make the case pass for the wrong reason.
+            raise InputError(f"{cases_path}: case {case['name']} sets iss to the expected issuer")
         token = _token_for(case, defaults, keys, placeholders, now)
         cases.append(TokenCase(name=case["name"], why=case.get("why", ""), status=case["status"],
                                transport=case.get("transport", defaults.get("transport", "header")), token=token))
-    return TokenSet(issuer=rule.issuer, audience=rule.audiences[0], jwks=keys.jwks(), cases=tuple(cases))
-
-
-def mint_for_overlay(bundle: Bundle, keys: SigningKeys, *, cases_path: Path = JWT_CASES,
-                     now: int | None = None) -> TokenSet:
-    return mint(jwt_rules(bundle), keys, cases_path=cases_path, now=now)
+    return TokenSet(issuer=issuer, audience=audiences[0], jwks=keys.jwks(), cases=tuple(cases))
 
 
 def _token_for(case: Mapping[str, Any], defaults: Mapping[str, Any], keys: SigningKeys,

@@ -110,6 +110,48 @@ def bash_tcp(kube: Kube, namespace: str, pod: str, container: str, host: str, po
                   outcome=outcome, note=result.stderr.strip()[-160:] if result.returncode not in (0, 124) else "")
 
 
+def standin_batch(kube: Kube, namespace: str, pod: str, probes: list[dict[str, str]], *,
+                  container: str | None = None, timeout: str = "2s") -> list[Result]:
+    """Many tcp/dns probes from one pod in one `kubectl exec` (`standin probe batch`), results in order."""
+    argv = ["/standin", "probe", "batch", "--timeout", timeout]
+    stdin = "".join(json.dumps(p) + "\n" for p in probes)
+    result = pod_exec(kube, namespace, pod, argv, container=container, stdin=stdin, timeout=60)
+    shown = f"kubectl exec -i -n {namespace} {pod}{f' -c {container}' if container else ''} -- {' '.join(argv)}"
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0 or len(lines) != len(probes):
+        error = (result.stderr or result.stdout).strip()[-200:] or f"exit {result.returncode}"
+        return [Result(f"{shown} <<< {p['kind']} {p['target']}", result.returncode, outcome="error", note=error)
+                for p in probes]
+    out = []
+    for probe, line in zip(probes, lines, strict=True):
+        parsed = json.loads(line)
+        out.append(Result(f"{shown} <<< {probe['kind']} {probe['target']}", 0, outcome=parsed.get("outcome", "error"),
+                          note=parsed.get("error", "")))
+    return out
+
+
+def bash_tcp_batch(kube: Kube, namespace: str, pod: str, container: str, targets: list[tuple[str, int]],
+                   seconds: int = 3) -> list[Result]:
+    """TCP connects to many targets from a container that has bash, in one `kubectl exec`, in parallel."""
+    script = "".join(f"(timeout {seconds} bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>/dev/null; echo \"{i} $?\") & "
+                     for i, (host, port) in enumerate(targets)) + "wait"
+    result = pod_exec(kube, namespace, pod, ["bash", "-c", script], container=container, timeout=seconds + 40)
+    codes = {}
+    for line in result.stdout.splitlines():
+        index, _, code = line.partition(" ")
+        if index.isdigit() and code.strip().isdigit():
+            codes[int(index)] = int(code)
+    out = []
+    for i, (host, port) in enumerate(targets):
+        shown = f"kubectl exec -n {namespace} {pod} -c {container} -- bash -c 'exec 3<>/dev/tcp/{host}/{port}'"
+        if i not in codes:
+            note = (result.stderr or result.stdout).strip()[-200:] or f"exit {result.returncode}"
+            out.append(Result(shown, result.returncode, outcome="error", note=note))
+            continue
+        out.append(Result(shown, codes[i], outcome={0: "connected", 124: "timeout"}.get(codes[i], "refused")))
+    return out
+
+
 def in_parallel(calls: list, workers: int = PARALLEL) -> list:
     """Run zero-argument callables concurrently, results in order (kubectl exec is I/O bound)."""
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.plugin.state import STATE
+from conformance.report import outcomes
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -19,7 +20,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         if previous is None or rank[result["outcome"]] > rank[previous]:
             tiers[result["tier"]] = result["outcome"]
     failed = sorted(c for c, tiers in by_control.items() if set(tiers.values()) & {"failed", "error"})
+    skipped = any(r["outcome"] == "skipped" for r in state.results)
+    verdict = "fail" if failed else ("incomplete" if skipped else "pass")
     terminalreporter.section("controls")
     terminalreporter.write_line(f"{len(by_control)} controls checked, {len(failed)} failing"
                                 + (f": {', '.join(failed)}" if failed else ""))
+    terminalreporter.write_line(f"this run: {outcomes.headline(verdict, outcomes.coverage(state.results))} "
+                                "(the verdict is the report's: `nox -s report`)")
     terminalreporter.write_line(f"results: {state.report_dir / f'results-{state.run}.json'}")

@@ -60,7 +60,7 @@ class Cell:
         return self.expected != self.allowed
 
     def as_json(self) -> dict[str, Any]:
-        return {"from": self.source, "to": self.destination, "port": str(self.port),
+        return {"source": self.source, "destination": self.destination, "port": str(self.port),
                 "expected": self.expected, "observed": self.allowed}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,14 @@ from conformance.live.kube import Kube, KubeError
 from conformance.live.options import Options
 from conformance.live.phases.images import ImageSet
 from conformance.paths import OVERLAYS
-from conformance.static.manifests import load_overlay, render
+from conformance.static.manifests import render
 from conformance.wait import wait_until
 
 OWNER_LABEL = "app.kubernetes.io/managed-by"
 OWNER = "cortex-conformance"
 VAULT_NAMESPACE = "vault"
 WAIT = 600.0
+BLOCKED_GRACE = 20.0
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Workload:
     vault_result: Any = None
     rollout_error: str | None = None
     applied: list[str] = field(default_factory=list)
+    rendered: str = field(default="", repr=False)  # what is applied now: the conformance overlay, rendered
 
     name = "workload"
 
@@ -60,28 +63,60 @@ class Workload:
         if self.vault_token is not None:
             self.progress("workload: Vault bootstrap (kv, policy, Kubernetes auth role)")
             self.vault_result = self._bootstrap_vault()
-        dev = load_overlay(OVERLAYS / "dev")
         self.signing_keys = tokens.generate_keys()
-        self.tokens = tokens.mint_for_overlay(dev, self.signing_keys)
-        self.overlay = conformance_overlay.write_overlay(
-            self.work / "overlay", images={c: self.images.refs[c] for c in spec.containers},
-            jwks=self.signing_keys.jwks_json())
+        self.tokens = tokens.mint(self.signing_keys)
         clients = conformance_overlay.write_clients(self.work / "clients",
                                                     image=self.images.refs["conformance-client"])
         self.progress("workload: client pods and the stand-in Redis")
         self.kube.apply(render(clients), what="the client pods")
         self.progress("workload: the dev overlay with stand-in images (conformance overlay)")
-        self.kube.apply(render(self.overlay.path), what="the conformance overlay")
-        self._wait_ready(spec)
+        self.apply_overlay(self.render_overlay(OVERLAYS / "dev"))
+        self._wait_clients(spec)
 
-    def _wait_ready(self, spec: fixtures.Workload) -> None:
+    def render_overlay(self, dev_overlay: Path, name: str = "overlay") -> str:
+        """The conformance overlay on top of `dev_overlay` (overlays/dev, or a copy a fault changed), rendered
+        with this run's images, JWKS and gateway certificate."""
+        written = conformance_overlay.write_overlay(
+            self.work / name, images={c: self.images.refs[c] for c in fixtures.workload().containers},
+            jwks=self.signing_keys.jwks_json(), dev_overlay=dev_overlay,
+            tls=self.overlay.tls if self.overlay is not None else None)
+        if self.overlay is None:
+            self.overlay = written
+        return render(written.path)
+
+    def apply_overlay(self, rendered: str, *, wait: float = WAIT) -> None:
+        """Make the cluster hold exactly `rendered`: server-side apply it, delete what it no longer has.
+
+        The same field manager applies every version, so a field one version drops is removed from the
+        cluster too; objects are deleted by kind, namespace and name.
+        """
+        gone = _keys(self.rendered) - _keys(rendered)
+        for kind, namespace, name in sorted(gone):
+            self.kube.run("delete", kind, name, *(["-n", namespace] if namespace else []), "--ignore-not-found",
+                          "--wait=false", check=False)
+        self.kube.apply(rendered, what="the conformance overlay")
+        self.rendered = rendered
+        self.wait_rollout(timeout=wait)
+
+    def wait_rollout(self, timeout: float = WAIT) -> None:
+        """Wait for the Deployment; a rollout that never becomes Ready is recorded, not raised."""
+        spec = fixtures.workload()
+        self.rollout_error = None
         try:
-            self.kube.rollout(spec.namespace, f"deployment/{spec.name}", timeout=WAIT,
+            self.kube.rollout(spec.namespace, f"deployment/{spec.name}", timeout=timeout,
                               evidence=self.options.report_dir)
         except WaitTimeout as exc:
             # PROBE-01 reports this with its evidence; the other checks still look at what is there.
             self.rollout_error = str(exc)
             self.progress(f"workload: {exc}")
+
+    def restart(self, timeout: float = WAIT) -> None:
+        """New pods for the Deployment (admission runs again: injectors, Pod Security)."""
+        spec = fixtures.workload()
+        self.kube.run("rollout", "restart", f"deployment/{spec.name}", "-n", spec.namespace)
+        self.wait_rollout(timeout)
+
+    def _wait_clients(self, spec: fixtures.Workload) -> None:
         for namespace in (*spec.client_namespaces, spec.gateway.namespace):
             self.kube.wait(f"the pods in {namespace} to be Ready", "--for=condition=Ready", "pods", "--all",
                            "-n", namespace, timeout=WAIT, evidence=self.options.report_dir, namespace=namespace)
@@ -91,9 +126,9 @@ class Workload:
         for namespace in namespaces:
             found = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
             if found.returncode == 0 and json.loads(found.stdout).get("status", {}).get("phase") == "Terminating":
-                # The previous run's clean-up does not wait for deletion; this run does, once.
-                self.kube.wait(f"namespace {namespace} to finish terminating", "--for=delete",
-                               f"namespace/{namespace}", timeout=WAIT)
+                # The previous run's clean-up does not wait for deletion; this run does, once, and gives up
+                # at once when the namespace says what blocks it (an unavailable APIService, a finalizer).
+                self._wait_deleted(namespace)
                 found = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
             if found.returncode == 0:
                 labels = json.loads(found.stdout)["metadata"].get("labels") or {}
@@ -104,6 +139,24 @@ class Workload:
                 "name": namespace, "labels": {OWNER_LABEL: OWNER}}}), what=f"namespace {namespace}",
                 manager="cortex-conformance-owner")
             self.applied.append(namespace)
+
+    def _wait_deleted(self, namespace: str) -> None:
+        from conformance.live import diagnose
+
+        def gone() -> bool:
+            return self.kube.run("get", "namespace", namespace, "-o", "name", check=False).returncode != 0
+
+        def blocked() -> str:
+            # Deletion reports a discovery failure for a few seconds while it starts; only a cause that
+            # persists past a grace period ends the wait.
+            if time.monotonic() - started < BLOCKED_GRACE:
+                return ""
+            causes = diagnose.blockers(self.kube)
+            mine = [c for c in causes if c.startswith(f"namespace {namespace} ") or c.startswith("APIService")]
+            return "; ".join(mine)
+
+        started = time.monotonic()
+        wait_until(f"namespace {namespace} to finish terminating", gone, timeout=WAIT, interval=2, fail=blocked)
 
     def _bootstrap_vault(self):
         import hvac
@@ -122,6 +175,7 @@ class Workload:
             self.progress(f"down: deleting namespace {namespace}")
             with contextlib.suppress(KubeError):
                 self.kube.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
+        self.applied, self.rendered = [], ""
         if self.overlay is not None:
             for namespace, name in self.overlay.tls_secrets:
                 with contextlib.suppress(KubeError):
@@ -129,3 +183,14 @@ class Workload:
         with contextlib.suppress(KubeError):
             self.kube.run("delete", "pods", "-n", fixtures.workload().gateway.namespace, "-l",
                           "app.kubernetes.io/part-of=cortex-conformance", "--ignore-not-found")
+
+
+def _keys(rendered: str) -> set[tuple[str, str, str]]:
+    """(kind.group, namespace, name) of every object in a rendered multi-document YAML."""
+    out = set()
+    for doc in yaml.safe_load_all(rendered):
+        if doc and doc.get("kind"):
+            group = doc.get("apiVersion", "").rpartition("/")[0]
+            meta = doc.get("metadata") or {}
+            out.add((f"{doc['kind']}.{group}" if group else doc["kind"], meta.get("namespace", ""), meta["name"]))
+    return out

@@ -14,6 +14,11 @@ def _api() -> dict:
     return fixtures.expectations("workload")["api"]
 
 
+def _contract() -> dict:
+    """The issuer, audiences and JWKS location of fixtures/expectations/jwt.yaml."""
+    return fixtures.expectations("jwt")
+
+
 def _api_pods(bundle: Bundle):
     """Pods the gateway routes the API to; a missing route is reported by GW-02."""
     return mesh.api_pods(bundle)
@@ -25,27 +30,43 @@ def request_authentication(bundle: Bundle) -> list[str]:
     pods = _api_pods(bundle)
     if not pods:
         gaps.append("no gateway route reaches any pod, so no workload is known to need JWT validation")
+    contract = _contract()
     for pod, _routes in pods:
         applying = [ra for ra in bundle.of_kind("RequestAuthentication") if mesh.applies_to(ra, pod)]
         if not applying:
             gaps.append(f"{pod.owner.ref}: no RequestAuthentication selects its pods")
+        elif not any(r.get("issuer") == contract["issuer"] for ra in applying for r in ra.spec.get("jwtRules") or []):
+            issuers = ", ".join(sorted({r.get("issuer") or "none" for ra in applying
+                                        for r in ra.spec.get("jwtRules") or []}))
+            gaps.append(f"{pod.owner.ref}: no RequestAuthentication validates the expected issuer "
+                        f"{contract['issuer']} (it validates {issuers})")
     for ra in bundle.of_kind("RequestAuthentication"):
         rules = ra.spec.get("jwtRules") or []
         if not rules:
             gaps.append(f"{ra.ref}: jwtRules is empty")
         for i, jwt_rule in enumerate(rules):
             where = f"{ra.ref} jwtRules[{i}]"
-            if not jwt_rule.get("issuer"):
+            issuer = jwt_rule.get("issuer")
+            if not issuer:
                 gaps.append(f"{where}: issuer is not set")
+            elif issuer != contract["issuer"]:
+                gaps.append(f"{where}: issuer {issuer} is not the expected {contract['issuer']}")
             uri = jwt_rule.get("jwksUri")
+            if issuer == contract["issuer"] and uri != contract["jwks_uri"]:
+                gaps.append(f"{where}: the keys of {issuer} come from {uri or 'inline jwks'}, not from the "
+                            f"expected jwksUri {contract['jwks_uri']}")
             if uri:
                 parsed = urlparse(uri)
                 if parsed.scheme != "https" or not parsed.netloc:
                     gaps.append(f"{where}: jwksUri {uri} is not an https URL, so keys can be swapped in transit")
             elif not jwt_rule.get("jwks"):
                 gaps.append(f"{where}: neither jwksUri nor jwks is set")
-            if not jwt_rule.get("audiences"):
+            audiences = jwt_rule.get("audiences") or []
+            if not audiences:
                 gaps.append(f"{where}: audiences is empty, so tokens minted for any service are accepted")
+            elif sorted(audiences) != sorted(contract["audiences"]):
+                gaps.append(f"{where}: audiences {', '.join(audiences)} are not the expected "
+                            f"{', '.join(contract['audiences'])}")
             headers = jwt_rule.get("fromHeaders")
             if not headers:
                 gaps.append(f"{where}: fromHeaders is not set, so Istio also takes tokens from the "
@@ -102,6 +123,9 @@ def principal_required_on_api(bundle: Bundle) -> list[str]:
                         gaps.append(f"{where} from[{j}]: allows requests to {prefix} without a request principal")
                         continue
                     for principal in source["requestPrincipals"]:
+                        if not _principal_fits(principal, _contract()["issuer"]):
+                            gaps.append(f"{where} from[{j}]: requestPrincipal {principal} does not name the "
+                                        f"expected issuer {_contract()['issuer']}")
                         if not any(_principal_fits(principal, iss) for iss in issuers):
                             known = ", ".join(sorted(issuers)) or "none"
                             gaps.append(f"{where} from[{j}]: requestPrincipal {principal} names an issuer no "

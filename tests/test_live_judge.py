@@ -1,0 +1,160 @@
+"""The judgements of live evidence, on evidence written by hand: every vacuous case must be a gap."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.live import diagnose, judge
+from conformance.live.traffic import _parse_curl
+
+# --- curl output ----------------------------------------------------------------------------------
+
+
+def test_curl_parse_takes_the_last_response_of_a_redirect_chain():
+    raw = ("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n"
+           "www-authenticate: Bearer\r\n\r\nRBAC: access denied")
+    status, headers, body = _parse_curl(raw)
+    assert (status, headers["www-authenticate"], body) == (403, "Bearer", "RBAC: access denied")
+
+
+def test_curl_parse_without_an_answer_has_no_status():
+    assert _parse_curl("") == (None, {}, "")
+
+
+# --- MTLS-01 ----------------------------------------------------------------------------------------
+
+
+def test_plaintext_reset_by_the_sidecar_holds():
+    assert judge.plaintext_refused("Service x", None, 56, [56]) == []
+
+
+def test_plaintext_answered_is_a_gap():
+    assert "got HTTP 200" in judge.plaintext_refused("Service x", 200, 0, [56])[0]
+
+
+@pytest.mark.parametrize("exit_code", [7, 28, 6])
+def test_plaintext_stopped_before_mtls_is_a_gap(exit_code):
+    """Refused by a NetworkPolicy, timed out or unresolvable: mTLS was never exercised, so it cannot pass."""
+    gaps = judge.plaintext_refused("Service x", None, exit_code, [56])
+    assert gaps
+    assert "never reached mTLS" in gaps[0]
+
+
+def test_plaintext_client_missing_is_a_gap():
+    gaps = judge.plaintext_refused("Service x", None, 1, [56], note='Error from server (NotFound): pods "c" not found')
+    assert gaps
+    assert "could not probe" in gaps[0]
+
+
+# --- the network matrix -----------------------------------------------------------------------------
+
+
+def _cell(expected: bool, outcome: str | None, reason: str = "") -> judge.Cell:
+    return judge.Cell("a", "b", "8080/TCP", expected, outcome, reason)
+
+
+def test_matrix_matching_holds():
+    assert judge.matrix_verdict([_cell(True, "connected"), _cell(False, "timeout")], "m") == []
+
+
+def test_matrix_mismatch_names_the_flow():
+    gaps = judge.matrix_verdict([_cell(False, "connected")], "m")
+    assert gaps == ["NetworkPolicy flow a -> b 8080/TCP: allowed but not expected (probe outcome connected)"]
+
+
+def test_matrix_with_nothing_probed_fails():
+    gaps = judge.matrix_verdict([_cell(True, None, "no Ready pod")], "m")
+    assert any("could not be probed" in g for g in gaps)
+    assert any("nothing was observed" in g for g in gaps)
+
+
+def test_matrix_empty_fails():
+    assert judge.matrix_verdict([], "m") == ["no cell of m was probed: nothing was observed"]
+
+
+def test_matrix_deliberately_unprobed_cells_do_not_fail_but_do_not_count():
+    cells = [_cell(True, "connected"), _cell(True, None, f"{judge.DELIBERATELY_UNPROBED} no public address")]
+    assert judge.matrix_verdict(cells, "m") == []
+    assert judge.matrix_verdict(cells[1:], "m") == ["no cell of m was probed: nothing was observed"]
+
+
+def test_dns_nxdomain_means_the_server_answered():
+    assert _cell(True, "nxdomain").observed is True
+
+
+# --- AVAIL-01: the Eviction API ------------------------------------------------------------------------
+
+
+def test_budget_of_one_grants_one_refuses_the_rest():
+    assert judge.eviction_gaps("PDB x", {"p1": 201, "p2": 429, "p3": 429}, 1) == []
+
+
+def test_no_budget_lets_every_pod_go():
+    gaps = judge.eviction_gaps("PDB x", {"p1": 201, "p2": 201}, 1)
+    assert gaps
+    assert "more than the 1 the budget allows" in gaps[0]
+
+
+def test_budget_that_blocks_every_eviction_is_a_drain_deadlock():
+    gaps = judge.eviction_gaps("PDB x", {"p1": 429, "p2": 429}, 1)
+    assert gaps
+    assert "a drain would hang" in gaps[0]
+
+
+def test_one_pod_cannot_show_a_budget():
+    assert "only 1 pod(s)" in judge.eviction_gaps("PDB x", {"p1": 201}, 1)[0]
+
+
+def test_an_eviction_error_is_not_a_refusal():
+    gaps = judge.eviction_gaps("PDB x", {"p1": 201, "p2": 0}, 1)
+    assert any("neither granted nor refused" in g for g in gaps)
+
+
+# --- HPA-01, SEC-04 -----------------------------------------------------------------------------------
+
+
+def test_replica_bounds_and_target():
+    spec = {"scaleTargetRef": {"kind": "Deployment", "name": "api"}, "minReplicas": 2, "maxReplicas": 4}
+    assert judge.replica_gaps("HPA x", spec, {"min_replicas": 2, "max_replicas": 4}, "api") == []
+    gaps = judge.replica_gaps("HPA x", {**spec, "minReplicas": 1, "scaleTargetRef": {"kind": "Deployment",
+                                                                                      "name": "gone"}},
+                              {"min_replicas": 2, "max_replicas": 4}, "api")
+    assert len(gaps) == 2
+
+
+@pytest.mark.parametrize(("ref", "mutable"), [
+    ("cortex.local/agent:latest", True), ("cortex.local/agent", True), ("localhost:5000/agent", True),
+    ("cortex.local/agent:2.7.2", False), ("localhost:5000/agent@sha256:" + "a" * 64, False),
+])
+def test_mutable_image(ref, mutable):
+    assert judge.mutable_image(ref, ["latest"]) is mutable
+
+
+# --- diagnosis ----------------------------------------------------------------------------------------
+
+
+def test_unavailable_apiservice_is_named():
+    found = diagnose.unavailable_apiservices({"items": [
+        {"metadata": {"name": "v1beta1.metrics.k8s.io"},
+         "status": {"conditions": [{"type": "Available", "status": "False", "reason": "MissingEndpoints"}]}},
+        {"metadata": {"name": "v1.apps"}, "status": {"conditions": [{"type": "Available", "status": "True"}]}}]})
+    assert len(found) == 1
+    assert "v1beta1.metrics.k8s.io is unavailable (MissingEndpoints)" in found[0]
+
+
+def test_stuck_namespace_names_its_condition():
+    found = diagnose.stuck_namespaces({"items": [{"metadata": {"name": "cortex-dev"}, "status": {
+        "phase": "Terminating", "conditions": [
+            {"type": "NamespaceDeletionDiscoveryFailure", "status": "True",
+             "message": "Discovery failed for some groups: metrics.k8s.io/v1beta1"}]}}]})
+    assert found == ["namespace cortex-dev is stuck terminating: NamespaceDeletionDiscoveryFailure: Discovery failed "
+                     "for some groups: metrics.k8s.io/v1beta1"]
+
+
+def test_component_without_endpoints():
+    slices = {"items": [{"metadata": {"namespace": "istio-system", "labels": {
+        "kubernetes.io/service-name": "istiod"}}, "endpoints": [{"conditions": {"ready": False}}]}]}
+    found = diagnose.components_without_endpoints(slices, {("istio-system", "istiod"), ("vault", "vault")})
+    assert len(found) == 2
+    assert any("istiod" in f for f in found)
+    assert any("vault/vault" in f for f in found)

@@ -19,14 +19,23 @@ REPORTS = ROOT / "build" / "reports"
 
 
 def _install(session: nox.Session, group: str) -> None:
-    """Install a dependency group, skipping the work when the venv already holds exactly it."""
+    """Install a dependency group, skipping the work when the venv already holds exactly it.
+
+    Packages are installed with their bytecode compiled: machines that set PYTHONDONTWRITEBYTECODE
+    would otherwise compile pytest and every dependency again on each start (seconds per run).
+    """
     requirements = nox.project.dependency_groups(PYPROJECT, group)
-    digest = hashlib.sha256("\n".join(sorted(requirements)).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(["bytecode", *sorted(requirements)]).encode()).hexdigest()
     marker = Path(session.virtualenv.location) / ".cortex-inputs"
     if marker.exists() and marker.read_text() == digest:
         return
-    session.install(*requirements)
+    session.install(*requirements, env={"UV_COMPILE_BYTECODE": "1"})
     marker.write_text(digest)
+
+
+def _compile(session: nox.Session) -> None:
+    """Bytecode for the suite's own modules, for the same reason (a no-op when it is up to date)."""
+    session.run("python", "-m", "compileall", "-q", "conformance", silent=True)
 
 
 def _pytest(session: nox.Session, *args: str) -> None:
@@ -51,6 +60,7 @@ def static(session: nox.Session) -> None:
     """Schema and static conformance checks on every overlay, or on `-- --manifests FILE`."""
     _install(session, "static")
     _schemas(session)
+    _compile(session)
     _pytest(session, "conformance/checks", "-m", "static", "--run-name", "static")
 
 
@@ -66,9 +76,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Time render, schemas and every static check on dev and a 10x bundle, beside Checkov."""
-    _install(session, "static")
+    """Static tier beside Checkov (render, schemas, every check); `-- --live` times each live phase and family."""
+    # The live group holds the static one, so both halves share one venv.
+    _install(session, "live")
     _schemas(session)
+    _compile(session)
+    if "--live" in session.posargs:
+        session.run("python", "-m", "conformance.live.bench", *[a for a in session.posargs if a != "--live"])
+        return
     checkov_venv = Path(session.virtualenv.location).with_name("bench-checkov")
     checkov = checkov_venv / "bin" / "checkov"
     if not checkov.exists():
@@ -155,6 +170,20 @@ def conformance(session: nox.Session) -> None:
 def hermetic(session: nox.Session) -> None:
     """`conformance -- --images build`: every image built from package registries, nothing pulled."""
     _conformance(session, "--images", "build")
+
+
+@nox.session(default=False)
+def faults(session: nox.Session) -> None:
+    """On the reused cluster: baseline, each fault of fixtures/faults.yaml (apply, live checks, undo), baseline."""
+    _install(session, "live")
+    _schemas(session)
+    report_dir = _report_dir(session.posargs)
+    try:
+        session.run("python", "-m", "conformance.live.faults", *session.posargs)
+    except nox.command.CommandFailed as exc:
+        if exc.return_code != 1:
+            raise
+        session.error(f"the live tier could not prove it can fail: see {report_dir}/faults.json")
 
 
 @nox.session(default=False)

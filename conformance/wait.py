@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from conformance import progress
 from conformance.errors import WaitTimeout
 
 T = TypeVar("T")
@@ -32,16 +33,17 @@ def wait_until(
     of zero probes once.
     """
     deadline = time.monotonic() + timeout
-    while True:
-        if fail is not None:
-            reason = fail()
-            if reason:
-                detail = reason if isinstance(reason, str) else "the failure condition became true"
-                raise WaitTimeout(f"gave up waiting for {what}: {detail}")
-        result = probe()
-        if result:
-            return result
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(min(interval, remaining))
+    with progress.noting(f"waiting for {what}"):
+        while True:
+            if fail is not None:
+                reason = fail()
+                if reason:
+                    detail = reason if isinstance(reason, str) else "the failure condition became true"
+                    raise WaitTimeout(f"gave up waiting for {what}: {detail}")
+            result = probe()
+            if result:
+                return result
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}")
+            time.sleep(min(interval, remaining))

@@ -5,6 +5,8 @@ live checks share.
 The fault catalogue (conformance.live.faults) runs these same checks against an environment it
 holds itself: it registers a plugin named `cortex-attached-environment`, and `live` then yields
 that environment instead of bringing one up or down.
+
+PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewriting costs start-up time.
 """
 
 from __future__ import annotations
@@ -33,16 +35,11 @@ def live(request: pytest.FixtureRequest, run_state):
     # Imported here: the static tier's venv has none of the live tier's packages.
     from conformance.live.environment import Environment
     from conformance.live.options import Options
+    from conformance.progress import Progress, install
 
     writer = config.get_terminal_writer()
-    capture = config.pluginmanager.getplugin("capturemanager")
-
-    def progress(message: str) -> None:
-        # Bringing a cluster up takes minutes; say what is happening, past pytest's capture.
-        with capture.global_and_fixture_disabled():
-            writer.line(message)
-
-    env = Environment(Options.from_pytest(config), progress=progress)
+    # Bringing a cluster up takes minutes; say what is happening, past pytest's capture.
+    env = Environment(Options.from_pytest(config), progress=install(Progress(stream=_PastCapture(config))))
     try:
         try:
             env.up()
@@ -58,6 +55,24 @@ def live(request: pytest.FixtureRequest, run_state):
             env.down()
         except ConformanceError as exc:
             writer.line(f"error while cleaning up: {exc}", red=True)
+
+
+class _PastCapture:
+    """A stream for the progress display that writes past pytest's output capture."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.writer = config.get_terminal_writer()
+        self.capture = config.pluginmanager.getplugin("capturemanager")
+
+    def write(self, text: str) -> None:
+        with self.capture.global_and_fixture_disabled():
+            self.writer.write(text, flush=True)
+
+    def flush(self) -> None:
+        """Every write is flushed already."""
+
+    def isatty(self) -> bool:
+        return self.writer.hasmarkup
 
 
 @pytest.fixture(scope="session")

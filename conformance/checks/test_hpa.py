@@ -1,4 +1,7 @@
-"""HPA: the autoscaler targets the Deployment, can read CPU and can scale up."""
+"""HPA: the autoscaler targets the Deployment, can read CPU and can scale up.
+
+PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewriting costs start-up time.
+"""
 
 import contextlib
 import time

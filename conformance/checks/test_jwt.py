@@ -1,4 +1,7 @@
-"""JWT: token validation, a principal required on every API path, no allow-all rule."""
+"""JWT: token validation, a principal required on every API path, no allow-all rule.
+
+PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewriting costs start-up time.
+"""
 
 import pytest
 

@@ -16,6 +16,7 @@ from conformance.errors import ConformanceError, run_cli
 from conformance.images import dockerd, stage
 from conformance.images.cache import tree_size
 from conformance.paths import cache_root
+from conformance.progress import Progress, install
 
 
 def default_image_set() -> Path:
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         names = _selected(args)
         dockerd.start()
         started = time.monotonic()
-        outcomes = stage.run(names, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+        outcomes = stage.run(names, progress=install(Progress()))
         total = time.monotonic() - started
         rows = _rows(outcomes)
         _table(rows)

@@ -108,7 +108,7 @@ def install(
     """``go install pkg@version`` for modules without replace directives; binaries land in out_dir."""
     pkgs = list(packages)
     out_dir.mkdir(parents=True, exist_ok=True)
-    argv = [go_binary(), "install", f"-ldflags={ld}"]
+    argv = [go_binary(), "install", "-v", f"-ldflags={ld}"]
     if tags:
         argv.append(f"-tags={','.join(tags)}")
     argv += [f"{pkg}@{version}" for pkg in pkgs]
@@ -171,7 +171,7 @@ def wrapper_build(
     build_env = go_env(cgo=cgo, extra=env)
     _run([go_binary(), "mod", "tidy"], cwd=workdir, env=build_env, log=log, what=f"go mod tidy for {upstream}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    argv = [go_binary(), "build", f"-ldflags={ld}", "-o", f"{out_dir}/"]
+    argv = [go_binary(), "build", "-v", f"-ldflags={ld}", "-o", f"{out_dir}/"]
     if tags:
         argv.append(f"-tags={','.join(tags)}")
     _run([*argv, *pkgs], cwd=workdir, env=build_env, log=log, what=f"go build {', '.join(pkgs)}")

@@ -22,6 +22,7 @@ from conformance import fixtures
 from conformance.images import cache as stage_cache
 from conformance.images import images
 from conformance.images.gobuild import go_binary
+from conformance.progress import Progress
 
 IMAGE_SET_VERSION = 1
 
@@ -109,7 +110,6 @@ def _ensure_one(stage: Stage, ctx: Context, progress: Callable[[str], None]) -> 
     started = time.monotonic()
     inputs = full_inputs(stage, ctx)
     hit = stage_cache.lookup(stage.name, inputs) is not None
-    progress(f"{stage.name}: {'cached' if hit else 'building'} ...")
 
     def build(tmp: Path) -> Mapping[str, Any]:
         began = time.monotonic()
@@ -117,7 +117,13 @@ def _ensure_one(stage: Stage, ctx: Context, progress: Callable[[str], None]) -> 
         result["build_seconds"] = round(time.monotonic() - began, 1)
         return result
 
-    entry = stage_cache.ensure(stage.name, inputs, build)
+    if hit or not isinstance(progress, Progress):
+        progress(f"{stage.name}: {'cached' if hit else 'building'} ...")
+        entry = stage_cache.ensure(stage.name, inputs, build)
+    else:
+        # A build shows its progress (Go packages compiled, debootstrap's stage) from its own log.
+        with progress.step(f"{stage.name}: building", log=ctx.log(stage.name)):
+            entry = stage_cache.ensure(stage.name, inputs, build)
     loaded = 0
     for image in entry.result.get("images", {}).values():
         loaded += images.ensure_loaded(image["ref"], entry.path / image["archive"], image["id"])

@@ -35,6 +35,7 @@ from conformance.live.phases.cluster import Cluster
 from conformance.live.phases.images import Images, ImageSet
 from conformance.live.phases.workload import Workload
 from conformance.paths import REPORTS
+from conformance.progress import Progress, install
 
 
 @dataclass
@@ -51,12 +52,17 @@ class Environment:
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
         started = time.monotonic()
-        self.progress(f"{name} ...")
         try:
-            yield
+            if isinstance(self.progress, Progress):
+                with self.progress.step(name):
+                    yield
+            else:
+                self.progress(f"{name} ...")
+                yield
         finally:
             self.phases[name] = round(self.phases.get(name, 0.0) + time.monotonic() - started, 1)
-            self.progress(f"{name}: {self.phases[name]} s")
+            if not isinstance(self.progress, Progress):
+                self.progress(f"{name}: {self.phases[name]} s")
 
     def up(self, apply: bool = True) -> None:
         self.image_phase = Images(self.options, self.progress)
@@ -178,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-dir", type=Path, default=REPORTS)
     args = parser.parse_args(argv)
     options = Options(keep=True, images=args.images, nodes=args.nodes, report_dir=args.report_dir)
-    env = Environment(options, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    env = Environment(options, progress=install(Progress()))
 
     def act() -> None:
         if args.command == "up":

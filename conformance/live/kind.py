@@ -122,8 +122,8 @@ class Cluster:
         """Move images into every node (`kind load docker-image`) unless the nodes hold them."""
         missing = [ref for ref in refs if not self._on_nodes(ref)]
         cluster = self._kind_cluster()
-        for ref in missing:
-            progress(f"cluster: loading {ref} into {self.name}")
+        for index, ref in enumerate(missing, 1):
+            progress(f"cluster: loading {ref} into {self.name} ({index}/{len(missing)})")
             try:
                 cluster.load_docker_image(ref)
             except subprocess.CalledProcessError as exc:

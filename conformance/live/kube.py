@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance import progress
 from conformance.errors import ConformanceError, WaitTimeout
 from conformance.static.manifests import kubectl as pinned_kubectl
 from conformance.wait import wait_until
@@ -76,7 +77,8 @@ class Kube:
     def wait(self, what: str, *args: str, timeout: float, evidence: Path | None = None,
              namespace: str | None = None) -> None:
         """`kubectl wait ...`, or a WaitTimeout that names `what` and saves the namespace's state."""
-        result = self.run("wait", *args, f"--timeout={int(timeout)}s", check=False, timeout=timeout + 30)
+        with progress.noting(f"waiting for {what}"):
+            result = self.run("wait", *args, f"--timeout={int(timeout)}s", check=False, timeout=timeout + 30)
         if result.returncode != 0:
             saved = self.save_evidence(namespace, evidence) if evidence and namespace else None
             hint = f"; events, pods and logs saved in {saved}" if saved else ""
@@ -84,8 +86,9 @@ class Kube:
                               f"{last_line(result.stderr or result.stdout)}{self._explain()}{hint}")
 
     def rollout(self, namespace: str, workload: str, *, timeout: float, evidence: Path | None = None) -> None:
-        result = self.run("rollout", "status", workload, "-n", namespace, f"--timeout={int(timeout)}s",
-                          check=False, timeout=timeout + 30)
+        with progress.noting(f"waiting for {workload} in {namespace} to roll out"):
+            result = self.run("rollout", "status", workload, "-n", namespace, f"--timeout={int(timeout)}s",
+                              check=False, timeout=timeout + 30)
         if result.returncode != 0:
             saved = self.save_evidence(namespace, evidence) if evidence else None
             hint = f"; events, pods and logs saved in {saved}" if saved else ""

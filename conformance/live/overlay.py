@@ -52,6 +52,7 @@ class TlsCredential:
     cert_pem: str
     key_pem: str = field(repr=False)
     ca_pem: str = ""
+    ca_key_pem: str = field(default="", repr=False)  # kept in memory so a fault can sign for another host
 
 
 @dataclass(frozen=True)
@@ -136,20 +137,16 @@ def gateway_credentials(dev: Bundle) -> dict[str, tuple[str, ...]]:
     return {name: tuple(dict.fromkeys(hosts)) for name, hosts in out.items()}
 
 
-def generate_tls(hosts: tuple[str, ...]) -> TlsCredential:
-    """A CA and a server certificate for ``hosts``, valid two days, generated per run."""
+def generate_tls(hosts: tuple[str, ...], ca: TlsCredential | None = None) -> TlsCredential:
+    """A server certificate for ``hosts``, valid two days, from a new CA (or the one of ``ca``)."""
     now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cortex-conformance run CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + TLS_VALIDITY)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    if ca is not None and ca.ca_key_pem:
+        ca_key = serialization.load_pem_private_key(ca.ca_key_pem.encode(), password=None)
+        ca_cert = x509.load_pem_x509_certificate(ca.ca_pem.encode())
+    else:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_cert = _ca_certificate(ca_key, ca_name, now)
     key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = []
     for host in hosts:
@@ -159,7 +156,7 @@ def generate_tls(hosts: tuple[str, ...]) -> TlsCredential:
             sans.append(x509.DNSName(host))
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + TLS_VALIDITY)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -169,12 +166,26 @@ def generate_tls(hosts: tuple[str, ...]) -> TlsCredential:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
+    plain = (serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return TlsCredential(
         hosts=hosts,
         cert_pem=cert.public_bytes(pem).decode(),
-        key_pem=key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
-        ca_pem=ca.public_bytes(pem).decode(),
+        key_pem=key.private_bytes(pem, *plain).decode(),
+        ca_pem=ca_cert.public_bytes(pem).decode(),
+        ca_key_pem=ca_key.private_bytes(pem, *plain).decode(),
     )
+
+
+def _ca_certificate(ca_key, ca_name: x509.Name, now: datetime.datetime) -> x509.Certificate:
+    return (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + TLS_VALIDITY)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
 
 
 def _outside_repo(work_dir: Path) -> Path:

@@ -22,8 +22,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(repeatable)")
     group.addoption("--report-dir", default=str(REPORTS), metavar="DIR",
                     help="where results-<run>.json and junit-<run>.xml go (default: build/reports)")
-    group.addoption("--run-name", default="static", choices=["static", "conformance"],
-                    help="names the results files of this run")
+    group.addoption("--run-name", default="static", metavar="NAME",
+                    help="names the results files of this run (static, conformance, or a fault's run)")
+    group.addoption("--controls", default=None, metavar="ID,...",
+                    help="run only the checks of these controls or families (e.g. JWT,NET-02)")
     group.addoption("--target", default="kind", choices=["kind", "existing"],
                     help="live tier: create/reuse our kind cluster, or use an existing context")
     group.addoption("--context", default=None, metavar="NAME",
@@ -55,6 +57,15 @@ def _check(config: pytest.Config) -> None:
                                     "--overlay for a kustomization directory")
     if config.getoption("manifests") and config.getoption("overlay"):
         raise pytest.UsageError("--manifests and --overlay choose the inputs in two ways; give one of them")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", config.getoption("run_name")):
+        raise pytest.UsageError(f"--run-name {config.getoption('run_name')!r}: lower-case words joined by '-'")
+    wanted = config.getoption("controls")
+    if wanted:
+        from conformance import controls
+
+        unknown = [w for w in wanted.split(",") if w not in controls.BY_ID and w not in controls.FAMILIES]
+        if unknown:
+            raise pytest.UsageError(f"--controls: unknown control or family {', '.join(unknown)}")
     minor = config.getoption("kubernetes")
     if minor and not re.fullmatch(r"1\.\d+", minor):
         raise pytest.UsageError(f"--kubernetes takes a minor such as 1.33, not {minor!r}")

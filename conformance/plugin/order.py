@@ -35,4 +35,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             problems.append(f"{item.nodeid}: a control check needs a static or live marker")
     if problems:
         raise pytest.UsageError("\n".join(problems))
+    wanted = config.getoption("controls")
+    if wanted:
+        chosen = set(wanted.split(","))
+        keep = [i for i in items if control_of(i) is None or control_of(i) in chosen
+                or (control_of(i) or "").split("-")[0] in chosen]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
     items.sort(key=run_order)

@@ -1,0 +1,5 @@
+import sys
+
+from conformance.live.faults.runner import main
+
+sys.exit(main())

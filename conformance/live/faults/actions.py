@@ -1,0 +1,228 @@
+"""The cluster half of a fault: each step changes one thing and returns how to undo it.
+
+Steps of fixtures/faults.yaml `cluster:`
+    apply:  a manifest (mapping)                          undo: delete it
+    delete: {kind, name, namespace}                       undo: create the saved copy
+    scale:  {kind, name, namespace, replicas}             undo: scale back and wait
+    patch:  {kind, name, namespace, type, patch}          undo: replace with the saved copy
+    call:   the name of an action below (with its args)   undo: its own
+
+Undo steps run in reverse order, each even when an earlier one failed, so one broken undo does not
+leave the rest of the catalogue's cluster changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from conformance import fixtures
+from conformance.errors import ConformanceError
+from conformance.live.kube import Kube
+
+Undo = Callable[[], None]
+WAIT = 300.0
+VOLATILE = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
+
+
+def _saved(kube: Kube, kind: str, name: str, namespace: str | None) -> dict[str, Any]:
+    obj = kube.json("get", kind, name, *(["-n", namespace] if namespace else []))
+    obj.pop("status", None)
+    for key in VOLATILE:
+        obj["metadata"].pop(key, None)
+    (obj["metadata"].get("annotations") or {}).pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    return obj
+
+
+def _ns(spec: dict[str, Any]) -> list[str]:
+    return ["-n", spec["namespace"]] if spec.get("namespace") else []
+
+
+def apply(env, manifest: dict[str, Any]) -> Undo:
+    env.kube.apply(yaml.safe_dump(manifest), what=f"fault object {manifest['kind']} {manifest['metadata']['name']}",
+                   manager="cortex-conformance-fault")
+    meta = manifest["metadata"]
+
+    def undo() -> None:
+        env.kube.run("delete", manifest["kind"], meta["name"], *_ns(meta), "--ignore-not-found")
+    return undo
+
+
+def delete(env, spec: dict[str, Any]) -> Undo:
+    saved = _saved(env.kube, spec["kind"], spec["name"], spec.get("namespace"))
+    env.kube.run("delete", spec["kind"], spec["name"], *_ns(spec), "--ignore-not-found")
+
+    def undo() -> None:
+        env.kube.run("create", "-f", "-", input=json.dumps(saved))
+    return undo
+
+
+def scale(env, spec: dict[str, Any]) -> Undo:
+    target = f"{spec['kind']}/{spec['name']}"
+    before = env.kube.json("get", target, *_ns(spec))["spec"].get("replicas", 1)
+    env.kube.run("scale", target, *_ns(spec), f"--replicas={spec['replicas']}")
+    if spec["replicas"] == 0:
+        # Gone means gone: the checks must not run while the last pod still answers.
+        env.kube.run("wait", "--for=delete", "pods", "-l", spec["selector"], *_ns(spec), f"--timeout={int(WAIT)}s",
+                     check=False, timeout=WAIT + 30) if spec.get("selector") else None
+
+    def undo() -> None:
+        env.kube.run("scale", target, *_ns(spec), f"--replicas={before}")
+        env.kube.rollout(spec["namespace"], target, timeout=WAIT)
+    return undo
+
+
+def patch(env, spec: dict[str, Any]) -> Undo:
+    saved = _saved(env.kube, spec["kind"], spec["name"], spec.get("namespace"))
+    body = spec["patch"] if isinstance(spec["patch"], str) else json.dumps(spec["patch"])
+    env.kube.run("patch", spec["kind"], spec["name"], *_ns(spec), f"--type={spec.get('type', 'merge')}", "-p", body)
+    if spec["kind"].lower() in ("daemonset", "deployment"):
+        env.kube.rollout(spec["namespace"], f"{spec['kind'].lower()}/{spec['name']}", timeout=WAIT)
+
+    def undo() -> None:
+        env.kube.run("replace", "-f", "-", input=json.dumps(saved))
+        if spec["kind"].lower() in ("daemonset", "deployment"):
+            env.kube.rollout(spec["namespace"], f"{spec['kind'].lower()}/{spec['name']}", timeout=WAIT)
+    return undo
+
+
+# --- named actions ----------------------------------------------------------------------------------
+
+
+def _nodes(env) -> list[str]:
+    if env.cluster_phase is None or env.cluster_phase.kind is None:
+        raise ConformanceError("this fault changes the nodes, which only our own kind cluster allows")
+    result = env.cluster_phase.kind._kind("get", "nodes", f"--name={env.cluster_phase.kind.name}", timeout=60)
+    return result.stdout.split()
+
+
+def _on_nodes(env, argv: list[str]) -> None:
+    for node in _nodes(env):
+        result = subprocess.run(["docker", "exec", node, *argv], capture_output=True, text=True, check=False,
+                                env=dict(os.environ), timeout=120)
+        if result.returncode != 0:
+            raise ConformanceError(f"on node {node}, {' '.join(argv)} failed: {result.stderr.strip()[-200:]}")
+
+
+def cni_enforcement_off(env) -> Undo:
+    """Stop kube-router's NetworkPolicy firewall and flush the rules it left, on every node."""
+    undo_patch = patch(env, {"kind": "DaemonSet", "name": "kube-router", "namespace": "kube-system", "type": "json",
+                             "patch": [{"op": "replace", "path": "/spec/template/spec/containers/0/args/1",
+                                        "value": "--run-firewall=false"}]})
+    for chain in ("KUBE-ROUTER-FORWARD", "KUBE-ROUTER-INPUT", "KUBE-ROUTER-OUTPUT"):
+        _on_nodes(env, ["iptables", "-F", chain])
+    return undo_patch
+
+
+def vault_sealed(env) -> Undo:
+    """Seal the dev Vault; the undo starts a fresh one, bootstraps it again and gives the pods new agents."""
+    token = env.kube.run("get", "secret", "vault-dev-root-token", "-n", "vault", "-o", "jsonpath={.data.token}").stdout
+    pod = env.kube.run("get", "pods", "-n", "vault", "-l", "app.kubernetes.io/name=vault", "-o",
+                       "jsonpath={.items[0].metadata.name}").stdout
+    env.kube.run("exec", "-n", "vault", pod, "-i", "--", "sh", "-c",
+                 "BAO_TOKEN=$(cat) BAO_ADDR=http://127.0.0.1:8200 bao operator seal",
+                 input=base64.b64decode(token).decode())
+
+    def undo() -> None:
+        env.kube.run("delete", "pod", pod, "-n", "vault", "--wait=true", timeout=WAIT)
+        env.kube.rollout("vault", "deployment/vault", timeout=WAIT)
+        env.workload.vault_result = env.workload._bootstrap_vault()
+        env.workload.restart()
+    return undo
+
+
+def jwks_rotated(env) -> Undo:
+    """The identity provider rotates its keys: the RequestAuthentication gets a JWKS of a new key only."""
+    from conformance.live import tokens
+
+    spec = fixtures.workload()
+    rotated = tokens.generate_keys().jwks_json()
+    names = env.kube.run("get", "requestauthentication", "-n", spec.namespace, "-o", "name").stdout.split()
+    undos = []
+    for name in names:
+        current = env.kube.json("get", name, "-n", spec.namespace)
+        ops = [{"op": "replace", "path": f"/spec/jwtRules/{i}/jwks", "value": rotated}
+               for i, rule in enumerate(current["spec"].get("jwtRules") or []) if "jwks" in rule]
+        if ops:
+            undos.append(patch(env, {"kind": "RequestAuthentication", "name": name.split("/", 1)[1],
+                                     "namespace": spec.namespace, "type": "json", "patch": ops}))
+    if not undos:
+        raise ConformanceError("no RequestAuthentication carries the run's JWKS to rotate")
+
+    def undo() -> None:
+        for step in reversed(undos):
+            step()
+    return undo
+
+
+def certificate_for_other_host(env, host: str) -> Undo:
+    """The gateway's TLS credential replaced by a certificate (from the run's CA) for another host."""
+    from conformance.live import overlay
+
+    gateway = fixtures.workload().gateway
+    undos = []
+    for namespace, name in env.workload.overlay.tls_secrets:
+        other = overlay.generate_tls((host,), ca=env.workload.overlay.tls)  # the run's CA: only the host is wrong
+        undos.append(patch(env, {"kind": "Secret", "name": name, "namespace": namespace, "type": "merge", "patch": {
+            "data": {"tls.crt": base64.b64encode(other.cert_pem.encode()).decode(),
+                     "tls.key": base64.b64encode(other.key_pem.encode()).decode()}}}))
+    if not undos:
+        raise ConformanceError(f"no TLS credential of the run in {gateway.namespace} to replace")
+
+    def undo() -> None:
+        for step in reversed(undos):
+            step()
+    return undo
+
+
+def mutable_tag(env, role: str, tag: str = "latest") -> Undo:
+    """Tag one of the run's images as `<name>:latest` on every node, so a pod may name it."""
+    ref = env.images.refs[role]
+    mutable = f"{ref.rsplit(':', 1)[0]}:{tag}"
+    _on_nodes(env, ["ctr", "-n", "k8s.io", "images", "tag", "--force", _containerd_name(ref),
+                    _containerd_name(mutable)])
+
+    def undo() -> None:
+        _on_nodes(env, ["ctr", "-n", "k8s.io", "images", "rm", _containerd_name(mutable)])
+    return undo
+
+
+def _containerd_name(ref: str) -> str:
+    """containerd's fully qualified name for a reference (docker.io/library/ for short names)."""
+    first = ref.split("/", 1)[0]
+    if "/" not in ref:
+        return f"docker.io/library/{ref}"
+    if "." not in first and ":" not in first and first != "localhost":
+        return f"docker.io/{ref}"
+    return ref
+
+
+CALLS: dict[str, Callable[..., Undo]] = {
+    "cni-enforcement-off": cni_enforcement_off,
+    "vault-sealed": vault_sealed,
+    "jwks-rotated": jwks_rotated,
+    "certificate-for-other-host": certificate_for_other_host,
+    "mutable-tag": mutable_tag,
+}
+
+
+def run_step(env, step: dict[str, Any]) -> Undo:
+    if "apply" in step:
+        return apply(env, step["apply"])
+    if "delete" in step:
+        return delete(env, step["delete"])
+    if "scale" in step:
+        return scale(env, step["scale"])
+    if "patch" in step:
+        return patch(env, step["patch"])
+    call = step["call"]
+    name, args = (call, {}) if isinstance(call, str) else (call["name"], {k: v for k, v in call.items() if k != "name"})
+    if name not in CALLS:
+        raise ConformanceError(f"unknown fault action {name}; known: {', '.join(CALLS)}")
+    return CALLS[name](env, **args)

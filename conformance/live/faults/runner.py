@@ -1,0 +1,264 @@
+"""Run the live fault catalogue: baseline, every fault (apply, live checks, undo), baseline again.
+
+On our kind cluster (created, or reused from `nox -s cluster`): the environment comes up once, the
+live checks run in this process against it (pytest.main with the environment attached), and each
+fault's run writes its results under <report-dir>/faults/<name>/. The whole catalogue ends in
+<report-dir>/faults.json, which the sign-off report reads. A fault no check notices, a fault not
+undone, or a failed baseline makes the exit code non-zero.
+
+    python -m conformance.live.faults [--only NAME ...] [--images auto|pull|build] [--report-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conformance import fixtures
+from conformance.errors import ConformanceError, InputError, run_cli
+from conformance.live.faults import actions
+from conformance.live.faults.catalogue import Fault, load, uncovered
+from conformance.paths import CHECKS, OVERLAYS, REPO, REPORTS
+from conformance.plugin.state import now
+from conformance.progress import Progress, install
+from conformance.static import mutations
+from conformance.static.manifests import load_overlay
+
+SCHEMA = "cortex-conformance/faults"
+SCHEMA_VERSION = 1
+ATTACHED = "cortex-attached-environment"
+
+
+class Attached:
+    """The pytest plugin that hands the checks' `live` fixture an environment this process holds.
+
+    pluggy registers a plugin object under its `__name__`, which is the name conftest looks for.
+    """
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.__name__ = ATTACHED
+
+
+def run_checks(env, run_name: str, report_dir: Path, only: list[str] | None = None) -> dict[str, Any]:
+    """The live checks against `env`, in this process; returns what they recorded (results-<run>.json)."""
+    args = [str(CHECKS), "-m", "live", "--run-name", run_name, "--report-dir", str(report_dir), "-q",
+            "--no-header", "-p", "no:cacheprovider", "-o", "console_output_style=classic"]
+    if only:
+        args += ["--controls", ",".join(only)]
+    pytest.main(args, plugins=[Attached(env)])
+    path = report_dir / f"results-{run_name}.json"
+    if not path.exists():
+        raise ConformanceError(f"the live checks of {run_name} recorded nothing ({path} is missing)")
+    return json.loads(path.read_text())
+
+
+def failed_controls(results: dict[str, Any]) -> dict[str, list[str]]:
+    """Control -> the messages of its failed or errored checks."""
+    out: dict[str, list[str]] = {}
+    for result in results.get("results") or []:
+        if result["outcome"] in ("failed", "error"):
+            out.setdefault(result["control"], []).append((result.get("message") or "")[:2000])
+    return out
+
+
+def _faulted_overlay(env, fault: Fault) -> Path:
+    """overlays/dev as rendered, with the fault's mutations, as a kustomization the conformance overlay can use."""
+    bundle = mutations.apply(load_overlay(OVERLAYS / "dev"), list(fault.overlay))
+    root = env.work / f"fault-{fault.name}-dev"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "rendered.yaml").write_text(yaml.safe_dump_all([o.doc for o in bundle.objects], sort_keys=False))
+    (root / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["rendered.yaml"]}))
+    return root
+
+
+def apply_fault(env, fault: Fault, progress: Callable[[str], None]) -> list[Callable[[], None]]:
+    """Make the fault; returns the undo steps, to be run in reverse order."""
+    undos: list[Callable[[], None]] = []
+    workload = env.workload
+    if fault.restart:
+        undos.append(lambda: workload.restart())
+    if fault.overlay:
+        baseline = workload.rendered
+        rendered = workload.render_overlay(_faulted_overlay(env, fault), name=f"fault-{fault.name}")
+
+        def restore() -> None:
+            workload.render_overlay(OVERLAYS / "dev")
+            workload.apply_overlay(baseline)
+            if workload.rollout_error:
+                raise ConformanceError(f"the baseline did not roll out again: {workload.rollout_error}")
+        undos.append(restore)
+        progress(f"fault {fault.name}: applying the changed overlay")
+        workload.apply_overlay(rendered, wait=fault.rollout_seconds)
+    for step in fault.cluster:
+        progress(f"fault {fault.name}: {next(iter(step))} {_describe(step)}")
+        undos.append(actions.run_step(env, step))
+    if fault.restart:
+        progress(f"fault {fault.name}: new pods, so that admission runs again")
+        workload.restart(timeout=fault.rollout_seconds)
+    return undos
+
+
+def _describe(step: dict[str, Any]) -> str:
+    value = next(iter(step.values()))
+    if isinstance(value, dict):
+        meta = value.get("metadata") or value
+        return f"{value.get('kind', meta.get('name', ''))} {meta.get('namespace', '')}/{meta.get('name', '')}".strip()
+    return str(value)
+
+
+def undo_all(undos: list[Callable[[], None]]) -> list[str]:
+    errors = []
+    for undo in reversed(undos):
+        try:
+            undo()
+        except ConformanceError as exc:
+            errors.append(str(exc))
+    return errors
+
+
+def reset_scale(env) -> None:
+    """Back to the HPA's minimum: the baseline's load test scaled the Deployment up, and every later
+    rollout would otherwise replace four pods instead of two."""
+    spec = fixtures.workload()
+    minimum = fixtures.expectations("live")["hpa"]["min_replicas"]
+    env.kube.run("delete", "hpa", spec.name, "-n", spec.namespace, "--ignore-not-found")
+    env.kube.run("scale", f"deployment/{spec.name}", "-n", spec.namespace, f"--replicas={minimum}")
+    env.workload.apply_overlay(env.workload.rendered)
+
+
+def _git() -> dict[str, Any]:
+    def run(*args: str) -> str | None:
+        proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": run("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+
+
+def _baseline(env, name: str, report_dir: Path, progress) -> dict[str, Any]:
+    progress(f"{name}: every live check")
+    started = time.monotonic()
+    results = run_checks(env, name, report_dir / "faults" / name)
+    failed = failed_controls(results)
+    return {"outcome": "failed" if failed else "passed", "failed_controls": sorted(failed),
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+    started_at, began = now(), time.monotonic()
+    document: dict[str, Any] = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "started_at": started_at,
+                                "git": _git(), "environment": env.describe(), "faults": []}
+    document["baseline_before"] = _baseline(env, "baseline-before", report_dir, progress)
+    reset_scale(env)
+    for index, fault in enumerate(faults, 1):
+        if fault.images and env.images.source not in fault.images:
+            progress(f"[{index}/{len(faults)}] {fault.name}: only for --images {'/'.join(fault.images)}; skipped")
+            continue
+        progress(f"[{index}/{len(faults)}] {fault.name}: {fault.description}")
+        document["faults"].append(_one(env, fault, report_dir, progress))
+        _write(document, report_dir, began)
+    document["baseline_after"] = _baseline(env, "baseline-after", report_dir, progress)
+    return _write(document, report_dir, began)
+
+
+def _one(env, fault: Fault, report_dir: Path, progress) -> dict[str, Any]:
+    started = time.monotonic()
+    entry: dict[str, Any] = {"name": fault.name, "description": fault.description, "kind": fault.kind,
+                             "expect": list(fault.expect), "failed_controls": {}, "error": None}
+    undos: list[Callable[[], None]] = []
+    try:
+        undos = apply_fault(env, fault, progress)
+        results = run_checks(env, f"fault-{fault.name}", report_dir / "faults" / fault.name, fault.controls())
+        entry["failed_controls"] = failed_controls(results)
+    except ConformanceError as exc:
+        entry["error"] = f"the fault could not be applied or checked: {exc}"
+    finally:
+        progress(f"fault {fault.name}: undoing")
+        errors = undo_all(undos)
+    entry["undone"] = not errors
+    if errors:
+        entry["error"] = "; ".join(filter(None, [entry["error"], *(f"undo: {e}" for e in errors)]))
+    entry["missed"] = [c for c in fault.expect if c not in entry["failed_controls"]]
+    entry["killed"] = not entry["missed"] and entry["error"] is None
+    entry["seconds"] = round(time.monotonic() - started, 1)
+    verdict = "killed" if entry["killed"] else f"MISSED {', '.join(entry['missed'])}" if entry["missed"] else "error"
+    progress(f"fault {fault.name}: {verdict} in {entry['seconds']} s"
+             + (f" (failed: {', '.join(sorted(entry['failed_controls']))})" if entry["failed_controls"] else ""))
+    return entry
+
+
+def _write(document: dict[str, Any], report_dir: Path, began: float) -> dict[str, Any]:
+    document["finished_at"] = now()
+    document["killed"] = sum(1 for f in document["faults"] if f["killed"])
+    document["total"] = len(document["faults"])
+    document["wall_seconds"] = round(time.monotonic() - began, 1)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "faults.json").write_text(json.dumps(document, indent=1) + "\n")
+    return document
+
+
+def succeeded(document: dict[str, Any]) -> bool:
+    baselines = [document.get("baseline_before"), document.get("baseline_after")]
+    return (all(b and b["outcome"] == "passed" for b in baselines)
+            and all(f["killed"] and f["undone"] for f in document["faults"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m conformance.live.faults",
+                                     description="Apply each fault of fixtures/faults.yaml to the kind cluster, run "
+                                                 "the live checks, undo it; baseline before and after.")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME", help="run only these faults")
+    parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    parser.add_argument("--images", choices=["auto", "pull", "build"], default="auto")
+    parser.add_argument("--nodes", type=int, choices=[1, 3], default=3)
+    parser.add_argument("--report-dir", type=Path, default=REPORTS)
+    args = parser.parse_args(argv)
+    outcome: dict[str, Any] = {}
+
+    def act() -> None:
+        from conformance.live.environment import Environment
+        from conformance.live.options import Options
+
+        faults = load()
+        missing = uncovered(faults)
+        if missing:
+            raise InputError(f"fixtures/faults.yaml: no fault expects {', '.join(missing)} to fail, so its live "
+                             "check is unproven")
+        if args.list:
+            for fault in faults:
+                print(f"{fault.name:40} {fault.kind:16} {', '.join(fault.expect)}")
+            return
+        unknown = sorted(set(args.only) - {f.name for f in faults})
+        if unknown:
+            raise InputError(f"--only: no fault named {', '.join(unknown)}")
+        chosen = [f for f in faults if not args.only or f.name in args.only]
+        # The cluster is kept for the next run; only the workload's namespaces go.
+        options = Options(images=args.images, nodes=args.nodes, report_dir=args.report_dir)
+        env = Environment(options, progress=install(Progress()))
+        try:
+            env.up()
+            outcome.update(run_catalogue(env, chosen, args.report_dir, env.progress))
+        finally:
+            if env.workload_phase is not None:
+                env.workload_phase.down()
+            if env.image_phase is not None:
+                env.image_phase.down(cluster_gone=False)
+        print(f"faults: {outcome['killed']}/{outcome['total']} killed in {outcome['wall_seconds']} s; baseline "
+              f"before {outcome['baseline_before']['outcome']}, after {outcome['baseline_after']['outcome']} -> "
+              f"{args.report_dir / 'faults.json'}")
+
+    code = run_cli(act, failure=2)
+    if code == 0 and outcome and not succeeded(outcome):
+        return 1
+    return code
+

@@ -9,7 +9,10 @@ from conformance.static.mutations import apply
 from conformance.static.rules import RULES, load_all
 
 load_all()
-MUTATIONS = fixtures.load("mutations.yaml")["mutations"]
+CATALOGUE = fixtures.load("mutations.yaml")["mutations"]
+# Changes each named rule must catch, and harmless changes every rule must let pass.
+MUTATIONS = [m for m in CATALOGUE if not m.get("must_pass")]
+HARMLESS = [m for m in CATALOGUE if m.get("must_pass")]
 
 
 @pytest.mark.parametrize("rule_name", sorted(RULES))
@@ -24,6 +27,29 @@ def test_mutation_is_caught(dev_bundle, mutation):
     gaps = RULES[mutation["rule"]](apply(dev_bundle, mutation["patch"]))
     assert any(mutation["expect"] in gap for gap in gaps), (
         f"{mutation['rule']} did not report {mutation['expect']!r}; it said: {gaps}")
+
+
+@pytest.mark.parametrize("change", HARMLESS, ids=[m["id"] for m in HARMLESS])
+def test_harmless_change_passes_every_rule(dev_bundle, change):
+    """A harmless change (a mesh-wide STRICT policy, an extra DENY, a label) fails no rule at all."""
+    changed = apply(dev_bundle, change["patch"])
+    failing = {name: gaps for name, rule in sorted(RULES.items()) if (gaps := rule(changed))}
+    assert failing == {}, f"{change['id']} ({change['why']}) fails: {failing}"
+
+
+def test_catalogue_entries_are_well_formed():
+    """Each entry is either a mutation (a known rule and its expected gap) or a harmless change with a reason."""
+    problems = []
+    for entry in CATALOGUE:
+        if entry.get("must_pass"):
+            if not entry.get("why") or "rule" in entry or "expect" in entry:
+                problems.append(f"{entry['id']}: a must_pass entry has a why and no rule or expect")
+        elif entry.get("rule") not in RULES or not entry.get("expect"):
+            problems.append(f"{entry['id']}: names no known rule or has no expect")
+    ids = [entry["id"] for entry in CATALOGUE]
+    problems += [f"{i}: duplicate id" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    assert problems == []
+    assert HARMLESS, "the catalogue has no harmless changes, so a false positive would go unnoticed"
 
 
 def test_every_rule_has_a_mutation():

@@ -1,21 +1,26 @@
 """What a run checks: every overlay (or the ones named), or rendered files; each check per input.
 
 An input answers for every control unless fixtures/expectations/inputs.yaml scopes it (base/
-answers only for what it defines). Bad input ends the run with one line before any check runs.
+answers only for what it defines). Bad input ends the run with one line before any check runs; a
+large file shows its progress while it loads, and an input without the workload says so first, once.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conformance import fixtures
+from conformance import fixtures, progress
 from conformance.errors import ConformanceError
 from conformance.paths import CHECKS, OVERLAYS, REPO
 from conformance.plugin.state import STATE, control_of
-from conformance.static.manifests import Bundle, discover_overlays, load_file, load_overlay
+from conformance.static.manifests import Bundle, Loading, discover_overlays, load_file, load_overlay
+
+# Files from this size on take seconds to parse (about 400 Deployments), so their loading is shown.
+LARGE_INPUT = 4 << 20
 
 
 def _overlay_path(name: str) -> Path:
@@ -44,12 +49,47 @@ def _scope(bundle: Bundle) -> set[str] | None:
     return set(spec["controls"])
 
 
+class _Terminal:
+    """The progress display's stream: pytest's terminal, past its output capture."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.writer = config.get_terminal_writer()
+        self.capture = config.pluginmanager.getplugin("capturemanager")
+
+    def write(self, text: str) -> None:
+        if self.capture is None:
+            self.writer.write(text, flush=True)
+            return
+        with self.capture.global_and_fixture_disabled():
+            self.writer.write(text, flush=True)
+
+    def flush(self) -> None:
+        """Every write is flushed already."""
+
+    def isatty(self) -> bool:
+        return self.writer.hasmarkup
+
+
+def _load(config: pytest.Config, kind: str, path: Path) -> Bundle:
+    if kind != "file":
+        return load_overlay(path)
+    size = path.stat().st_size if path.is_file() else 0
+    if size < LARGE_INPUT:
+        return load_file(path)
+    # Parsing a 100 MB bundle takes a minute or more: say what is happening (a heartbeat line every
+    # 30 s off a terminal), with how many documents are done.
+    display = progress.current() or progress.Progress(stream=_Terminal(config))
+    loading = Loading(expected=0)
+    with display.step(f"loading {path} ({size / 1e6:,.0f} MB)", detail=lambda: str(loading)):
+        return load_file(path, loading)
+
+
 def load_bundles(config: pytest.Config, strict: bool = False) -> list[Bundle]:
     state = config.stash[STATE]
     if not state.bundles:
         started = time.perf_counter()
         try:
-            state.bundles = [load_file(p) if kind == "file" else load_overlay(p) for kind, p in _inputs(config)]
+            state.bundles = [_load(config, kind, p) for kind, p in _inputs(config)]
         except ConformanceError as exc:
             if strict:
                 raise
@@ -69,13 +109,29 @@ def targets_checks(config: pytest.Config) -> bool:
     return False
 
 
+def absent_workload(bundles: list[Bundle]) -> list[str]:
+    """One line per input that lacks the workload of fixtures/expectations/workload.yaml."""
+    name = fixtures.expectations("workload")["name"]
+    return [f"{bundle.name}: Deployment {name} is not in the manifests (fixtures/expectations/workload.yaml names "
+            "it), so the checks that examine it fail or have nothing to check"
+            for bundle in bundles if bundle.get("Deployment", name) is None]
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     # Bad input ends the run here with one line ("ERROR: ...") instead of one error per module.
     if targets_checks(session.config):
         try:
-            load_bundles(session.config, strict=True)
+            bundles = load_bundles(session.config, strict=True)
         except ConformanceError as exc:
             raise pytest.UsageError(str(exc)) from None
+        # Said once and first, rather than inferred from twenty failures and silent skips.
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for line in absent_workload(bundles):
+            if reporter is not None:
+                reporter.write_line(f"WARNING: {line}", yellow=True, bold=True)
+            else:
+                print(f"WARNING: {line}", file=sys.stderr)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+from conformance import fixtures
+from conformance.errors import ConformanceError
 from conformance.paths import REPORTS
 from conformance.plugin.inputs import targets_checks
 from conformance.plugin.state import STATE, RunState
@@ -20,6 +24,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--manifests", action="append", default=[], metavar="FILE",
                     help="check an already rendered multi-document YAML file instead of the overlays "
                          "(repeatable)")
+    group.addoption("--crd", action="append", default=[], metavar="FILE|DIR",
+                    help="CustomResourceDefinitions of the custom resources the manifests use, as YAML files or "
+                         "directories of them (repeatable); a CRD inside the manifests is used as well")
     group.addoption("--report-dir", default=str(REPORTS), metavar="DIR",
                     help="where results-<run>.json and junit-<run>.xml go (default: build/reports)")
     group.addoption("--run-name", default="static", metavar="NAME",
@@ -38,12 +45,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--nodes", default=3, type=int, choices=[1, 3],
                     help="live tier: kind nodes (1 control plane + 2 workers, or a single node)")
     group.addoption("--kubernetes", default=None, metavar="MINOR",
-                    help="Kubernetes minor (e.g. 1.33): the schemas the static tier validates against and, with "
-                         "--images pull, the kind node image from fixtures/versions.yaml")
+                    help="Kubernetes minor of fixtures/versions.yaml (default: its newest that passes): the schemas "
+                         "the static tier validates against, and the node image the live tier runs")
     group.addoption("--node-image", default=None, metavar="REF",
                     help="live tier with --images pull: the kind node image to run (pin it by digest)")
-    group.addoption("--istio", default=None, metavar="VERSION",
-                    help="live tier: the Istio release to install; must be one fixtures/versions.yaml pins")
+    group.addoption("--istio", default=None, metavar="RELEASE",
+                    help="Istio release of fixtures/versions.yaml (default: its newest that passes): the CRD schemas "
+                         "the static tier validates against, and the release the live tier installs")
+    _one_line_errors(parser)
+
+
+def _one_line_errors(parser: pytest.Parser) -> None:
+    """A mistyped option gets one line naming the near option, not pytest's usage text and four lines.
+
+    pytest has no hook between argparse and its usage error, so the argparse parser's `error`, which
+    pytest itself overrides to raise UsageError, is replaced on this parser instance.
+    """
+    optparser = getattr(parser, "optparser", None)
+    if optparser is None:
+        return
+
+    def error(message: str) -> NoReturn:
+        raise pytest.UsageError(_explain(message, list(getattr(optparser, "_option_string_actions", {}))))
+
+    optparser.error = error
+
+
+def _explain(message: str, options: list[str]) -> str:
+    if not message.startswith("unrecognized arguments: "):
+        return message
+    # What follows a mistyped option is most likely its value, so only the options are named.
+    unknown = [arg for arg in message.removeprefix("unrecognized arguments: ").split() if arg.startswith("-")]
+    if not unknown:
+        return message
+    parts = []
+    for arg in unknown:
+        name = arg.split("=", 1)[0]
+        near = difflib.get_close_matches(name, [o for o in options if o.startswith("--")], n=1, cutoff=0.7)
+        parts.append(f"{arg} (did you mean {near[0]}?)" if near else arg)
+    return f"unknown option {', '.join(parts)}; `pytest --help` lists every option"
 
 
 def _check(config: pytest.Config) -> None:
@@ -66,9 +106,21 @@ def _check(config: pytest.Config) -> None:
         unknown = [w for w in wanted.split(",") if w not in controls.BY_ID and w not in controls.FAMILIES]
         if unknown:
             raise pytest.UsageError(f"--controls: unknown control or family {', '.join(unknown)}")
+    if config.getoption("crd"):
+        from conformance.static import crds
+
+        try:
+            crds.use([Path(p) for p in config.getoption("crd")])
+        except ConformanceError as exc:
+            raise pytest.UsageError(str(exc)) from None
     minor = config.getoption("kubernetes")
     if minor and not re.fullmatch(r"1\.\d+", minor):
-        raise pytest.UsageError(f"--kubernetes takes a minor such as 1.33, not {minor!r}")
+        raise pytest.UsageError(f"--kubernetes takes a minor such as 1.37, not {minor!r}")
+    try:
+        # The schemas the static tier validates against and the pins the live tier runs.
+        fixtures.select(minor, config.getoption("istio"))
+    except ConformanceError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -76,11 +128,6 @@ def pytest_configure(config: pytest.Config) -> None:
     _check(config)
     run = config.getoption("run_name")
     report_dir = Path(config.getoption("report_dir"))
-    minor = config.getoption("kubernetes")
-    if minor:
-        from conformance.static import schema
-
-        schema.SCHEMA_VERSION = f"v{minor}.0"
     config.stash[STATE] = RunState(run=run, report_dir=report_dir)
     if not config.option.xmlpath and not config.option.collectonly and targets_checks(config):
         report_dir.mkdir(parents=True, exist_ok=True)

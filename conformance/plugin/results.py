@@ -9,6 +9,7 @@ evidence, duration_s}], matrices [{name, tier, input, cells}]}.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from typing import Any
@@ -18,7 +19,9 @@ import pytest
 from conformance.paths import REPO
 from conformance.plugin.inputs import targets_checks
 from conformance.plugin.state import STATE, RunState, control_of, now, tier_of
+from conformance.static.gaps import fold
 from conformance.static.manifests import Bundle
+from conformance.static.rules import NothingToCheck
 
 SCHEMA_VERSION = 1
 OBJECT_REF = re.compile(r"^([A-Z][A-Za-z]+ [a-z0-9.-]+(?:/[a-z0-9.-]+)?)")
@@ -49,28 +52,53 @@ def record_matrix(request: pytest.FixtureRequest):
 
 
 def holds(gaps: list[str]) -> None:
-    """Fail the current check with its gaps, one per line, without a traceback."""
+    """Fail the current check with its gaps, one per line, without a traceback.
+
+    Gaps alike but for the object are folded in the message ("… and 9,998 more like it"); every
+    object still goes to the results file.
+    """
+    __tracebackhide__ = True
     if gaps:
-        pytest.fail("\n".join(gaps), pytrace=False)
+        failure = pytest.fail.Exception("\n".join(fold(gaps)), pytrace=False)
+        failure.gaps = list(gaps)
+        raise failure
+
+
+def _nothing_to_check(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+    """A rule that had nothing to look at ends its check as skipped with the reason, never passed."""
+    if report.when == "call" and call.excinfo is not None and call.excinfo.errisinstance(NothingToCheck):
+        path, line = item.reportinfo()[:2]
+        report.outcome = "skipped"
+        report.longrepr = (os.fspath(path), (line or 0) + 1, f"Skipped: nothing to check: {call.excinfo.value}")
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
+    _nothing_to_check(item, call, report)
     control = control_of(item)
     if control is None:
         return report
     state = item.config.stash[STATE]
+    state.durations[item.nodeid] = state.durations.get(item.nodeid, 0.0) + report.duration
+    tier = tier_of(item)
+    if tier:
+        state.add_phase(tier, report.duration)
+    recorded = next((r for r in state.results if r["test"] == item.nodeid), None)
+    if recorded is not None and report.when == "teardown":
+        recorded["duration_s"] = round(state.durations[item.nodeid], 6)
     if report.when == "call" or report.outcome != "passed":
         outcome = report.outcome
         if report.when != "call" and report.failed:
             outcome = "error"
         message = ""
+        lines: list[str] = []
         if report.skipped and isinstance(report.longrepr, tuple):
             message = report.longrepr[2].removeprefix("Skipped: ")
         elif report.failed:
             exc = call.excinfo.value if call.excinfo else None
             message = getattr(exc, "msg", None) or (str(exc) if exc else report.longreprtext)
+            lines = getattr(exc, "gaps", None) or []
         callspec = getattr(item, "callspec", None)
         bundle = callspec.params.get("bundle") if callspec else None
         state.results = [r for r in state.results if r["test"] != item.nodeid]
@@ -81,13 +109,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             "input": bundle.name if isinstance(bundle, Bundle) else (bundle or ""),
             "outcome": outcome,
             "message": message,
-            "objects": sorted({m.group(1) for line in message.splitlines() if (m := OBJECT_REF.match(line))}),
+            "objects": sorted({m.group(1) for line in lines or message.splitlines() if (m := OBJECT_REF.match(line))}),
             "evidence": state.evidence.get(item.nodeid, []),
-            "duration_s": round(report.duration, 6),
+            "duration_s": round(state.durations[item.nodeid], 6),
         })
-        tier = tier_of(item)
-        if tier:
-            state.add_phase(tier, report.duration)
     return report
 
 

@@ -29,6 +29,8 @@ class RunState:
     matrices: list[dict[str, Any]] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Setup, call and teardown of each check: a live check's fixtures (a probe matrix, a canary) are its cost.
+    durations: dict[str, float] = field(default_factory=dict)
 
     def add_phase(self, name: str, seconds: float) -> None:
         self.phases[name] = self.phases.get(name, 0.0) + seconds

@@ -21,10 +21,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             tiers[result["tier"]] = result["outcome"]
     failed = sorted(c for c, tiers in by_control.items() if set(tiers.values()) & {"failed", "error"})
     skipped = any(r["outcome"] == "skipped" for r in state.results)
+    # A control whose checks had nothing to look at (or could not run) has not passed: name it.
+    unproven = sorted(c for c, tiers in by_control.items() if c not in failed and "skipped" in tiers.values())
     verdict = "fail" if failed else ("incomplete" if skipped else "pass")
     terminalreporter.section("controls")
     terminalreporter.write_line(f"{len(by_control)} controls checked, {len(failed)} failing"
-                                + (f": {', '.join(failed)}" if failed else ""))
+                                + (f": {', '.join(failed)}" if failed else "")
+                                + (f"; {len(unproven)} not passed, skipped: {', '.join(unproven)}" if unproven else ""))
     terminalreporter.write_line(f"this run: {outcomes.headline(verdict, outcomes.coverage(state.results))} "
                                 "(the verdict is the report's: `nox -s report`)")
     terminalreporter.write_line(f"results: {state.report_dir / f'results-{state.run}.json'}")

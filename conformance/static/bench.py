@@ -36,6 +36,16 @@ def scaled_bundle(text: str, copies: int) -> str:
     return "---\n".join(documents)
 
 
+def deployment_bundle(text: str, count: int) -> str:
+    """The rendered overlay with its Deployment repeated until there are `count` (a bundle of the size
+    of a whole cluster's workloads: 10,000 is about 100 MB)."""
+    documents = text.split("\n---\n")
+    deployment = next(d for d in documents if "\nkind: Deployment\n" in f"\n{d}")
+    name = "\n  name: cortex-api\n"
+    copies = [deployment.replace(name, f"\n  name: cortex-api-{i:05d}\n", 1) for i in range(1, count)]
+    return "\n---\n".join([*documents, *copies])
+
+
 def engine_seconds(path: Path, repeat: int) -> tuple[float, float, int, int]:
     """Median wall and CPU seconds of load + every static rule, the object count and gaps found."""
     rules = load_all()
@@ -91,7 +101,8 @@ def checkov_on_mutations(bundle_text: str, out: Path, exe: str) -> None:
     from conformance.static.mutations import apply
 
     base = Bundle("dev", "overlays/dev", bundle_text, parse(bundle_text, "overlays/dev"))
-    mutations = fixtures.load("mutations.yaml")["mutations"]
+    # Harmless changes (must_pass) are for false positives; only changes a rule must catch count here.
+    mutations = [m for m in fixtures.load("mutations.yaml")["mutations"] if not m.get("must_pass")]
     baseline_file = out / "mutations" / "dev.yaml"
     baseline_file.parent.mkdir(parents=True, exist_ok=True)
     baseline_file.write_text(bundle_text)
@@ -124,7 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkov", default=None, help="the checkov to compare with (default: on PATH)")
     parser.add_argument("--mutations", action="store_true",
                         help="also run Checkov on every mutation of fixtures/mutations.yaml (minutes)")
+    parser.add_argument("--write-deployments", type=int, default=None, metavar="N",
+                        help="only write OUT/deployments-N.yaml, the dev overlay with N Deployments, and exit")
     args = parser.parse_args(argv)
+    if args.write_deployments:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"deployments-{args.write_deployments}.yaml"
+        path.write_text(deployment_bundle(render(OVERLAYS / "dev"), args.write_deployments))
+        print(path)
+        return 0
 
     args.out.mkdir(parents=True, exist_ok=True)
     render_times, render_cpu = [], []

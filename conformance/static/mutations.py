@@ -12,7 +12,11 @@ TOKEN = re.compile(r"([^.\[\]]+)|\[([^\]]+)\]")
 
 
 def parse_path(path: str) -> list[Any]:
-    """`a.b[0].c[name=x].d[some.key]` -> ["a", "b", 0, "c", ("name", "x"), "d", "some.key"]."""
+    """`a.b[0].c[name=x].d[some.key]` -> ["a", "b", 0, "c", ("name", "x"), "d", "some.key"].
+
+    In `[key=value]` the key may be a dotted path inside the item (`[to.0.ipBlock.cidr=0.0.0.0/0]`),
+    so that a mutation names the list item by what it is, not by a position another change shifts.
+    """
     parts: list[Any] = []
     for plain, bracket in TOKEN.findall(path):
         if plain:
@@ -27,10 +31,22 @@ def parse_path(path: str) -> list[Any]:
     return parts
 
 
+def _has(item: Any, key: str, value: str) -> bool:
+    node = item
+    for part in key.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return False
+    return node == value or str(node) == value
+
+
 def _step(node: Any, part: Any, create: bool) -> Any:
     if isinstance(part, tuple):
         key, value = part
-        return next(item for item in node if item.get(key) == value)
+        return next(item for item in node if _has(item, key, value))
     if isinstance(part, int):
         return node[part]
     if part not in node and create:
@@ -44,7 +60,7 @@ def _set(doc: dict, parts: list[Any], op: str, value: Any) -> None:
         node = _step(node, part, create=op == "set")
     last = parts[-1]
     if isinstance(last, tuple):
-        index = next(i for i, item in enumerate(node) if item.get(last[0]) == last[1])
+        index = next(i for i, item in enumerate(node) if _has(item, last[0], last[1]))
         last = index
     if op == "set":
         node[last] = copy.deepcopy(value)

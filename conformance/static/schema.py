@@ -3,14 +3,16 @@
 Kubernetes kinds are checked against the strict JSON schemas that the kubernetes-validate wheel
 bundles for the pinned Kubernetes minor. Istio kinds are checked against the CRD schemas of the
 pinned istio.io/api module (fetched once by conformance.downloads), made strict (unknown fields are
-errors, as kubeconform's -strict does for built-in kinds) and cached outside the repo. CEL rules
-(x-kubernetes-validations) are not evaluated; the semantic checks that matter to the controls live
-in mesh.py and the rules.
+errors, as kubeconform's -strict does for built-in kinds) and cached outside the repo. Other custom
+resources are checked against their CustomResourceDefinition, from the same bundle or from
+`--crd` (crds.py). The CRDs' CEL rules (x-kubernetes-validations) are evaluated as the API server
+would at create (cel_rules.py); a rule that cannot be evaluated here is a gap, never a pass.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import yaml
 
 from conformance import fixtures, paths
 from conformance.errors import PreflightError
+from conformance.static.cel_rules import RuleTree
 from conformance.static.manifests import K8sObject
 
 DEFS_URI = "/api/_definitions.json"
@@ -28,13 +31,10 @@ CRD_FILE = "kubernetes/customresourcedefinitions.gen.yaml"
 ISTIO_GROUP_SUFFIX = ".istio.io"
 
 
-SCHEMA_VERSION: str | None = None  # `--kubernetes 1.33` validates against v1.33.0 instead of the pin
-
-
 def k8s_schema_dir() -> Path:
     import kubernetes_validate
 
-    version = SCHEMA_VERSION or fixtures.versions()["kubernetes"]["schema"]
+    version = fixtures.pins()["kubernetes"]["schema"]
     path = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"{version}-local-strict"
     if not path.is_dir():
         raise PreflightError(f"kubernetes-validate has no strict schemas for Kubernetes {version}")
@@ -42,36 +42,51 @@ def k8s_schema_dir() -> Path:
 
 
 def istio_api_pin() -> tuple[str, str, str]:
-    istio = fixtures.versions()["istio"]
+    istio = fixtures.pins()["istio"]
     module, _, version = istio["api"].partition("@")
     return module, version, istio["api_zip_sha256"]
 
 
+# The cached schemas' format: 2 keeps the CEL rules (x-kubernetes-validations), which 1 dropped.
+CACHE_FORMAT = 2
+
+
 def istio_cache_file() -> Path:
     module, version, _ = istio_api_pin()
-    return paths.cache_root() / "schemas" / f"{module.replace('/', '_')}@{version}" / "crds.json"
+    return paths.cache_root() / "schemas" / f"{module.replace('/', '_')}@{version}" / f"crds-v{CACHE_FORMAT}.json"
 
 
 def crd_schemas(crd_yaml: str):
     """Yield ("group/version/Kind", strict JSON schema) for every served version of every CRD."""
     for crd in yaml.safe_load_all(crd_yaml):
-        if not crd or crd.get("kind") != "CustomResourceDefinition":
+        yield from schemas_of_crd(crd)
+
+
+def schemas_of_crd(crd: Any):
+    """Yield ("group/version/Kind", strict JSON schema) for every served version of one CRD document."""
+    if not isinstance(crd, dict) or crd.get("kind") != "CustomResourceDefinition":
+        return
+    spec = crd.get("spec")
+    names = spec.get("names") if isinstance(spec, dict) else None
+    kind = names.get("kind") if isinstance(names, dict) else None
+    versions = spec.get("versions") if isinstance(spec, dict) else None
+    # A malformed CRD yields nothing here; SCHEMA-01 reports it against the CRD's own schema.
+    for version in versions if isinstance(versions, list) else []:
+        holder = version.get("schema") if isinstance(version, dict) else None
+        schema = holder.get("openAPIV3Schema") if isinstance(holder, dict) else None
+        if not kind or not isinstance(schema, dict) or not version.get("served", True):
             continue
-        spec = crd["spec"]
-        kind = spec["names"]["kind"]
-        for version in spec["versions"]:
-            if not version.get("served", True):
-                continue
-            api_version = f"{spec['group']}/{version['name']}"
-            root = strict(version["schema"]["openAPIV3Schema"])
-            root["properties"].update({
-                "apiVersion": {"type": "string", "enum": [api_version]},
-                "kind": {"type": "string", "enum": [kind]},
-                "metadata": {"$ref": OBJECT_META},
-            })
-            root["required"] = sorted({*root.get("required", []), "apiVersion", "kind", "metadata"})
+        api_version = f"{spec.get('group')}/{version.get('name')}"
+        root = strict(schema)
+        root.setdefault("properties", {}).update({
+            "apiVersion": {"type": "string", "enum": [api_version]},
+            "kind": {"type": "string", "enum": [kind]},
+            "metadata": {"$ref": OBJECT_META},
+        })
+        root["required"] = sorted({*root.get("required", []), "apiVersion", "kind", "metadata"})
+        if not schema.get("x-kubernetes-preserve-unknown-fields"):
             root["additionalProperties"] = False
-            yield f"{api_version}/{kind}", root
+        yield f"{api_version}/{kind}", root
 
 
 def strict(node: Any) -> Any:
@@ -81,9 +96,8 @@ def strict(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
+    # x-kubernetes-validations stays: JSON Schema ignores the keyword, and cel_rules evaluates it.
     for key, value in node.items():
-        if key == "x-kubernetes-validations":
-            continue
         if key == "properties":
             out[key] = {name: strict(sub) for name, sub in value.items()}
         elif key in {"items", "additionalProperties", "not", "anyOf", "oneOf", "allOf"}:
@@ -100,6 +114,11 @@ def strict(node: Any) -> Any:
     return out
 
 
+def is_builtin_group(group: str) -> bool:
+    """Kubernetes' own API groups: the core group, dotless ones (apps, batch) and *.k8s.io."""
+    return "." not in group or group.endswith(".k8s.io")
+
+
 def _k8s_file_name(kind: str, api_version: str) -> str:
     group, _, version = api_version.rpartition("/")
     prefix = f"{group.split('.')[0]}-" if group else ""
@@ -111,6 +130,48 @@ def _path(parts: list[Any]) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(root)"
+
+
+@dataclass(frozen=True)
+class Unevaluated:
+    """A CEL rule that applies to an object but that this runtime cannot evaluate."""
+
+    ref: str
+    where: str
+    rule: str
+    problem: str
+
+
+def unevaluated_gaps(items: list[Unevaluated]) -> list[str]:
+    """One gap per CEL rule that could not be evaluated, however many objects it applied to: such an
+    object is unchecked against the rule, which must not read as a pass."""
+    by_rule: dict[tuple[str, str], list[Unevaluated]] = {}
+    for item in items:
+        by_rule.setdefault((item.rule, item.problem), []).append(item)
+    gaps = []
+    for (rule, problem), hits in by_rule.items():
+        more = f" and {len(hits) - 1:,} more object(s)" if len(hits) > 1 else ""
+        gaps.append(f"{hits[0].ref}: {hits[0].where}: CEL rule `{rule}` was not evaluated (it {problem}), so "
+                    f"this object{more} went unchecked against it")
+    return gaps
+
+
+class Compiled:
+    """One kind's schema, compiled once: the JSON Schema validator and the tree of its CEL rules."""
+
+    def __init__(self, schema: dict[str, Any], registry: jsonschema_rs.Registry):
+        self.validator = jsonschema_rs.validator_for(schema, registry=registry)
+        self.rules = RuleTree.of(schema)
+
+    def check(self, obj: K8sObject) -> tuple[list[str], list[Unevaluated]]:
+        gaps = [f"{obj.ref}: {_path(list(error.instance_path))}: {error.message}"
+                for error in self.validator.iter_errors(obj.doc)]
+        if self.rules is None:
+            return gaps, []
+        outcome = self.rules.check(obj.doc)
+        gaps += [f"{obj.ref}: {_path(where)}: {message}" for where, message in outcome.violations]
+        return gaps, [Unevaluated(obj.ref, _path(where), rule, problem)
+                      for where, rule, problem in outcome.not_evaluated]
 
 
 class SchemaValidator:
@@ -136,26 +197,44 @@ class SchemaValidator:
         return json.loads(path.read_text())
 
     @cache  # noqa: B019 - one validator per process; the cache is meant to live as long as it
-    def _validator(self, api_version: str, kind: str):
-        if api_version.partition("/")[0].endswith(ISTIO_GROUP_SUFFIX):
+    def _validator(self, api_version: str, kind: str) -> Compiled | None:
+        group = api_version.rpartition("/")[0]
+        schema = None
+        if group.endswith(ISTIO_GROUP_SUFFIX):
             schema = self._istio.get(f"{api_version}/{kind}")
-        else:
+        elif is_builtin_group(group):
             path = self._k8s_dir / _k8s_file_name(kind, api_version)
             schema = json.loads(path.read_text()) if path.exists() else None
-        if schema is None:
-            return None
-        return jsonschema_rs.validator_for(schema, registry=self._registry)
+        return None if schema is None else Compiled(schema, self._registry)
 
-    def validate(self, obj: K8sObject) -> list[str]:
-        """Schema gaps of one object, each naming the object and the field."""
+    def compile(self, schema: dict[str, Any]) -> Compiled:
+        """A custom resource's schema (from a CRD), compiled against the same Kubernetes definitions."""
+        return Compiled(schema, self._registry)
+
+    def check(self, obj: K8sObject, custom: Any = None) -> tuple[list[str], list[Unevaluated]]:
+        """Schema gaps of one object, each naming the object and the field, and the CEL rules that
+        applied to it but could not be evaluated.
+
+        `custom` answers `get(api_version, kind)` with the Compiled schema of a CustomResourceDefinition
+        that the bundle or --crd supplies (crds.CustomSchemas), for kinds neither Kubernetes nor Istio pins.
+        """
         if not obj.api_version:
-            return [f"{obj.ref}: apiVersion is missing"]
-        validator = self._validator(obj.api_version, obj.kind)
-        if validator is None:
+            return [f"{obj.ref}: apiVersion is missing"], []
+        compiled = self._validator(obj.api_version, obj.kind)
+        if compiled is None and custom is not None:
+            compiled = custom.get(obj.api_version, obj.kind)
+        if compiled is not None:
+            return compiled.check(obj)
+        group = obj.group
+        if is_builtin_group(group) or group.endswith(ISTIO_GROUP_SUFFIX):
             return [f"{obj.ref}: no schema for {obj.api_version} {obj.kind} in the pinned Kubernetes "
-                    "and Istio versions (misspelled kind or apiVersion?)"]
-        return [f"{obj.ref}: {_path(list(error.instance_path))}: {error.message}"
-                for error in validator.iter_errors(obj.doc)]
+                    "and Istio versions (misspelled kind or apiVersion?)"], []
+        return [f"{obj.ref}: no schema for {obj.api_version} {obj.kind}: its CustomResourceDefinition is neither "
+                "in the manifests nor given with --crd FILE|DIR (or the kind or apiVersion is misspelled)"], []
+
+    def validate(self, obj: K8sObject, custom: Any = None) -> list[str]:
+        gaps, unevaluated = self.check(obj, custom)
+        return gaps + unevaluated_gaps(unevaluated)
 
     def is_istio(self, obj: K8sObject) -> bool:
         return obj.group.endswith(ISTIO_GROUP_SUFFIX)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import re
 
+from conformance import fixtures
 from conformance.static import mesh
 from conformance.static.manifests import Bundle, K8sObject, PodTemplate, selector_matches
-from conformance.static.rules import rule
+from conformance.static.netmodel import Port
+from conformance.static.rules import kinds, rule
 from conformance.static.rules.scaling import min_replicas, target_of
 
 SPREAD_KEYS = ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
@@ -58,7 +60,7 @@ def _selects(selector, pod: PodTemplate) -> bool:
     return selector is not None and selector_matches(selector, pod.labels)
 
 
-@rule("AVAIL-01")
+@rule("AVAIL-01", kinds("Deployment", "StatefulSet", "PodDisruptionBudget"))
 def pdb_allows_drain(bundle: Bundle) -> list[str]:
     gaps = []
     pdbs = bundle.of_kind("PodDisruptionBudget")
@@ -106,7 +108,7 @@ def _spread_gaps(pod: PodTemplate) -> list[str]:
     return gaps
 
 
-@rule("AVAIL-02")
+@rule("AVAIL-02", kinds("Deployment", "StatefulSet"))
 def pods_spread(bundle: Bundle) -> list[str]:
     return [gap for pod in bundle.pods if pod.owner.kind in ("Deployment", "StatefulSet")
             for gap in _spread_gaps(pod)]
@@ -116,7 +118,7 @@ def _is_zero(value) -> bool:
     return str(value) in ("0", "0%")
 
 
-@rule("AVAIL-03")
+@rule("AVAIL-03", kinds("Deployment"))
 def rollout_keeps_capacity(bundle: Bundle) -> list[str]:
     gaps = []
     for deployment in bundle.of_kind("Deployment"):
@@ -146,9 +148,72 @@ def _port_declared(pod: PodTemplate, target) -> bool:
     return int(target) in pod.declared_ports()
 
 
-@rule("AVAIL-04")
-def service_selects_pods(bundle: Bundle) -> list[str]:
+def _expected_inbound() -> dict[str, tuple[str, dict[Port, list[str]]]]:
+    """Per workload group of network.yaml: its Kind/name and the ports some expected flow reaches,
+    with the groups that reach each. These, and only these, are the ports its Services may serve."""
+    spec = fixtures.expectations("network")
+    found: dict[str, tuple[str, dict[Port, list[str]]]] = {}
+    for name, group in spec["groups"].items():
+        if "workload" in group:
+            ports: dict[Port, list[str]] = {}
+            for flow in spec.get("allowed", []):
+                if flow["to"] == name:
+                    ports.setdefault(Port.parse(flow["port"]), []).append(flow["from"])
+            found[name] = (group["workload"], ports)
+    return found
+
+
+def _target_number(pod: PodTemplate, target) -> int | None:
+    if isinstance(target, str) and not target.isdigit():
+        return pod.named_ports().get(target)
+    return target if isinstance(target, int) else int(target) if isinstance(target, str) else None
+
+
+def service_port_gaps(bundle: Bundle) -> list[str]:
+    """The Services of each expected workload serve exactly the ports network.yaml expects to be reached.
+
+    network.yaml lists pod ports (what NetworkPolicy and the live probes see), so a Service port must
+    also forward to the pod port of the same number: port 8080 forwarding to 9222 would put the
+    Chrome DevTools port behind the API's name.
+    """
     gaps = []
+    for group, (workload, expected) in _expected_inbound().items():
+        kind, _, name = workload.partition("/")
+        pods = [p for p in bundle.pods if p.owner.kind == kind and p.owner.name == name]
+        if not pods:
+            continue  # an absent workload is reported once, by the checks that need it
+        shown = ", ".join(str(p) for p in sorted(expected, key=str)) or "none"
+        for pod in pods:
+            services = [svc for svc in bundle.of_kind("Service") if svc.namespace == pod.namespace
+                        and svc.spec.get("selector") and selector_matches(svc.spec["selector"], pod.labels)]
+            if not services and expected:
+                gaps.append(f"{pod.owner.ref}: no Service selects its pods, so the ports fixtures/expectations/"
+                            f"network.yaml expects to reach {group} on ({shown}) are not served")
+            served: set[Port] = set()
+            for svc in services:
+                for port in svc.spec.get("ports") or []:
+                    if not isinstance(port.get("port"), int):
+                        continue  # a port that is not a number is SCHEMA-01's to report
+                    number = Port(port["port"], str(port.get("protocol") or "TCP").upper())
+                    label = f"{svc.ref} port {port.get('name') or number.number}"
+                    target = _target_number(pod, port.get("targetPort", port.get("port")))
+                    if number not in expected:
+                        gaps.append(f"{label}: serves {number}, a port fixtures/expectations/network.yaml expects "
+                                    f"no group to reach on {group} (expected: {shown})")
+                    elif target is not None and target != number.number:
+                        gaps.append(f"{label}: forwards {number} to pod port {target} of {pod.owner.ref}; "
+                                    f"network.yaml's ports are the pod's, so it must forward to {number.number}")
+                    served.add(number)
+            # Several Services may share the ports out (API and metrics apart); together they serve all.
+            for missing in sorted(set(expected) - served, key=str) if services else []:
+                gaps.append(f"{', '.join(svc.ref for svc in services)}: no port {missing}, which fixtures/"
+                            f"expectations/network.yaml expects {', '.join(expected[missing])} to reach on {group}")
+    return gaps
+
+
+@rule("AVAIL-04", kinds("Service"))
+def service_selects_pods(bundle: Bundle) -> list[str]:
+    gaps = service_port_gaps(bundle)
     for svc in bundle.of_kind("Service"):
         if not svc.spec.get("selector"):
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conformance import fixtures
 from conformance.static import mesh
 from conformance.static.manifests import Bundle, K8sObject
-from conformance.static.rules import rule
+from conformance.static.rules import WORKLOADS, kinds, rule
 
 TLS_MODES = {"SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"}
 OLD_TLS = {"TLSV1_0", "TLSV1_1"}
@@ -124,7 +124,7 @@ def routes_match_gateway_and_service(bundle: Bundle) -> list[str]:
     return gaps
 
 
-@rule("GW-03")
+@rule("GW-03", WORKLOADS, kinds("Service", "Ingress"))
 def only_through_gateway(bundle: Bundle) -> list[str]:
     gaps = []
     for svc in bundle.of_kind("Service"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conformance import fixtures
 from conformance.static import mesh
 from conformance.static.manifests import Bundle, Container
-from conformance.static.rules import rule
+from conformance.static.rules import WORKLOADS, rule
 
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 # Kubernetes defaults, used when a probe leaves a field out.
@@ -22,7 +22,7 @@ def _setting(probe: dict, key: str) -> int:
     return int(probe.get(key, DEFAULTS[key]))
 
 
-@rule("PROBE-01")
+@rule("PROBE-01", WORKLOADS)
 def liveness_and_readiness_present(bundle: Bundle) -> list[str]:
     gaps = []
     for c in _app_containers(bundle):
@@ -45,7 +45,7 @@ def _declares(container: Container, port) -> bool:
     return any(p.get("containerPort") == int(port) for p in container.ports)
 
 
-@rule("PROBE-02")
+@rule("PROBE-02", WORKLOADS)
 def probes_on_declared_ports(bundle: Bundle) -> list[str]:
     gaps = []
     for pod in bundle.pods:
@@ -76,7 +76,7 @@ def _without_timing(probe: dict) -> dict:
                                                                              "terminationGracePeriodSeconds")}
 
 
-@rule("PROBE-03")
+@rule("PROBE-03", WORKLOADS)
 def readiness_distinct_from_liveness(bundle: Bundle) -> list[str]:
     gaps = []
     for c in _app_containers(bundle):
@@ -97,7 +97,7 @@ def readiness_distinct_from_liveness(bundle: Bundle) -> list[str]:
     return gaps
 
 
-@rule("PROBE-04")
+@rule("PROBE-04", WORKLOADS)
 def liveness_timing_sane(bundle: Bundle) -> list[str]:
     expect = fixtures.expectations("workload")
     slow, budget = set(expect["slow_starting_containers"]), expect["min_startup_budget_seconds"]

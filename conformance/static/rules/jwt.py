@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 from conformance import fixtures
 from conformance.static import mesh
 from conformance.static.manifests import Bundle
-from conformance.static.rules import rule
+from conformance.static.rules import Needs, kinds, rule
 
 
 def _api() -> dict:
@@ -96,7 +96,7 @@ def _issuers(bundle: Bundle, pod) -> set[str]:
             for r in ra.spec.get("jwtRules") or []}
 
 
-@rule("JWT-02")
+@rule("JWT-02", Needs("pod that a gateway route reaches", lambda bundle: bool(mesh.api_pods(bundle))))
 def principal_required_on_api(bundle: Bundle) -> list[str]:
     gaps = []
     prefix = _api()["path_prefix"]
@@ -133,7 +133,7 @@ def principal_required_on_api(bundle: Bundle) -> list[str]:
     return gaps
 
 
-@rule("JWT-03")
+@rule("JWT-03", kinds("AuthorizationPolicy"))
 def no_allow_all(bundle: Bundle) -> list[str]:
     gaps = []
     for ap in bundle.of_kind("AuthorizationPolicy"):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from conformance.static import mesh
 from conformance.static.manifests import Bundle
-from conformance.static.rules import rule
+from conformance.static.rules import WORKLOADS, kinds, rule
 
 WEAK_MODES = {"PERMISSIVE", "DISABLE"}
 DOWNGRADING_TLS = {"DISABLE", "SIMPLE", "MUTUAL"}
 
 
-@rule("MTLS-01")
+@rule("MTLS-01", WORKLOADS)
 def strict_peer_authentication(bundle: Bundle) -> list[str]:
     """Every pod's effective mode is STRICT, and no PeerAuthentication carves out an exception."""
     gaps = []
@@ -81,7 +81,7 @@ def _tls_settings(dr) -> list[tuple[str, dict]]:
     return found
 
 
-@rule("MTLS-02")
+@rule("MTLS-02", kinds("DestinationRule", "Service"))
 def no_tls_downgrade(bundle: Bundle) -> list[str]:
     """No DestinationRule toward in-mesh hosts turns Istio mTLS off; mesh services use ISTIO_MUTUAL."""
     gaps = []
@@ -109,7 +109,7 @@ def no_tls_downgrade(bundle: Bundle) -> list[str]:
     return gaps
 
 
-@rule("MTLS-03")
+@rule("MTLS-03", WORKLOADS)
 def sidecar_injected(bundle: Bundle) -> list[str]:
     return [f"{pod.owner.ref}: no sidecar: {reason}" for pod in bundle.pods
             if (reason := mesh.injection(bundle, pod)) is not None]

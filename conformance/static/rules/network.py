@@ -8,12 +8,22 @@ from functools import cache
 from conformance import fixtures
 from conformance.static import netmodel
 from conformance.static.manifests import Bundle, K8sObject, PodTemplate, selector_matches
-from conformance.static.rules import rule
+from conformance.static.rules import WORKLOADS, Needs, kinds, rule
 
-# Destinations a pod must never reach through a broad ipBlock: private, CGNAT and link-local
-# ranges (169.254.169.254 is the cloud metadata endpoint).
-PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"))
+# Destinations a pod must never reach through a broad ipBlock, with what each holds. A dual-stack or
+# IPv6 cluster gives pods and Services unique-local addresses, and clouds serve instance metadata
+# (and its credentials) at link-local or unique-local addresses in both families.
+PRIVATE_RANGES = {ipaddress.ip_network(net): what for net, what in {
+    "10.0.0.0/8": "cluster and private addresses",
+    "172.16.0.0/12": "cluster and private addresses",
+    "192.168.0.0/16": "cluster and private addresses",
+    "100.64.0.0/10": "carrier-grade NAT and cluster addresses",
+    "169.254.0.0/16": "link-local, with the metadata endpoint 169.254.169.254",
+    "fc00::/7": "unique-local cluster addresses, with the metadata endpoints fd00:ec2::254 and fd20:ce::254",
+    "fe80::/10": "IPv6 link-local",
+    # NAT64 embeds every IPv4 address, the private ones and 169.254.169.254 included.
+    "64:ff9b::/96": "NAT64, which reaches every IPv4 address including private ranges and 169.254.169.254",
+}.items()}
 EXTERNAL_PORTS = {443}
 
 
@@ -26,7 +36,7 @@ def model(bundle: Bundle) -> netmodel.Model:
     return netmodel.Model(bundle, expectations())
 
 
-@rule("NET-01")
+@rule("NET-01", WORKLOADS, kinds("Namespace"))
 def default_deny(bundle: Bundle) -> list[str]:
     gaps = []
     for namespace in sorted({pod.namespace for pod in bundle.pods} | {ns.name for ns in bundle.of_kind("Namespace")}):
@@ -40,7 +50,7 @@ def default_deny(bundle: Bundle) -> list[str]:
     return gaps
 
 
-@rule("NET-02")
+@rule("NET-02", Needs("cell of the expected network matrix", lambda bundle: bool(model(bundle).cells())))
 def matrix_matches_expectations(bundle: Bundle) -> list[str]:
     m = model(bundle)
     gaps = list(m.problems) + m.unknown_flows()
@@ -64,6 +74,10 @@ def own_workloads(bundle: Bundle) -> list[tuple[str, PodTemplate]]:
     return found
 
 
+OWN_WORKLOADS = Needs("workload that fixtures/expectations/network.yaml names",
+                      lambda bundle: bool(own_workloads(bundle)))
+
+
 def _policies_for(bundle: Bundle, pod: PodTemplate, direction: str) -> list[K8sObject]:
     return [p for p in bundle.of_kind("NetworkPolicy") if p.namespace == pod.namespace
             and direction in netmodel.policy_types(p) and selector_matches(p.spec.get("podSelector"), pod.labels)]
@@ -85,7 +99,7 @@ def _peer_breadth(peer: dict) -> str | None:
     return None
 
 
-@rule("NET-03")
+@rule("NET-03", OWN_WORKLOADS)
 def api_ingress_only_from_gateway_and_scraping(bundle: Bundle) -> list[str]:
     spec = expectations()
     allowed_sources = {(f["to"], f["from"], netmodel.Port.parse(f["port"])) for f in spec["allowed"]}
@@ -126,12 +140,15 @@ def api_ingress_only_from_gateway_and_scraping(bundle: Bundle) -> list[str]:
 
 
 def _ip_block_gap(block: dict, ports: list[dict] | None) -> str | None:
-    cidr = ipaddress.ip_network(block.get("cidr", "0.0.0.0/0"), strict=False)
-    excepts = [ipaddress.ip_network(e, strict=False) for e in block.get("except") or []]
-    for private in PRIVATE_RANGES:
+    try:
+        cidr = ipaddress.ip_network(block.get("cidr", "0.0.0.0/0"), strict=False)
+        excepts = [ipaddress.ip_network(e, strict=False) for e in block.get("except") or []]
+    except ValueError as exc:
+        return f"ipBlock {block.get('cidr')}: {exc}"
+    for private, what in PRIVATE_RANGES.items():
         if private.version == cidr.version and cidr.overlaps(private) and not any(
                 private.subnet_of(e) for e in excepts if e.version == private.version):
-            return f"ipBlock {cidr} reaches private range {private} (cluster and metadata addresses)"
+            return f"ipBlock {cidr} reaches private range {private} ({what})"
     numbers = {p.get("port") for p in ports or []}
     if not ports or not numbers <= EXTERNAL_PORTS:
         shown = ", ".join(str(n) for n in sorted(numbers, key=str)) or "every port"
@@ -139,7 +156,7 @@ def _ip_block_gap(block: dict, ports: list[dict] | None) -> str | None:
     return None
 
 
-@rule("NET-05")
+@rule("NET-05", OWN_WORKLOADS)
 def egress_only_where_needed(bundle: Bundle) -> list[str]:
     gaps = []
     for name, pod in own_workloads(bundle):
@@ -163,7 +180,7 @@ def egress_only_where_needed(bundle: Bundle) -> list[str]:
     return gaps
 
 
-@rule("NET-04")
+@rule("NET-04", kinds("NetworkPolicy"))
 def policies_select_pods(bundle: Bundle) -> list[str]:
     gaps = []
     for policy in bundle.of_kind("NetworkPolicy"):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from conformance import fixtures
 from conformance.static.manifests import Bundle, Container, PodTemplate
-from conformance.static.rules import rule
+from conformance.static.rules import WORKLOADS, rule
 
 # Pod Security Standards, Kubernetes v1.34.
 RESTRICTED_VOLUME_TYPES = frozenset({
@@ -251,7 +251,7 @@ def _for_every_pod(control: str, name: str, check):
         return [gap for pod in bundle.pods for gap in check(pod)]
     run.__name__ = name
     run.__doc__ = check.__doc__
-    return rule(control)(run)
+    return rule(control, WORKLOADS)(run)
 
 
 run_as_non_root = _for_every_pod("SEC-01", "run_as_non_root", pod_runs_as_non_root)
@@ -280,7 +280,7 @@ def _version_tuple(text: str) -> tuple[int, ...] | None:
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-@rule("SEC-05")
+@rule("SEC-05", WORKLOADS)
 def namespace_enforces_restricted(bundle: Bundle) -> list[str]:
     gaps = []
     for namespace in sorted({pod.namespace for pod in bundle.pods}):
@@ -299,7 +299,7 @@ def namespace_enforces_restricted(bundle: Bundle) -> list[str]:
     return gaps
 
 
-@rule("SEC-06")
+@rule("SEC-06", WORKLOADS)
 def service_account_token_not_mounted(bundle: Bundle) -> list[str]:
     gaps = []
     for pod in bundle.pods:

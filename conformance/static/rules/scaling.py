@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance.static.manifests import Bundle, K8sObject, PodTemplate, pod_template_of
-from conformance.static.rules import rule
+from conformance.static.rules import kinds, rule
 from conformance.static.rules.podsecurity import quantity
 
 
@@ -26,7 +26,7 @@ def scaled_workloads(bundle: Bundle) -> list[tuple[K8sObject, PodTemplate | None
             for hpa in bundle.of_kind("HorizontalPodAutoscaler")]
 
 
-@rule("HPA-01")
+@rule("HPA-01", kinds("Deployment", "HorizontalPodAutoscaler"))
 def hpa_targets_deployment_with_room(bundle: Bundle) -> list[str]:
     gaps = []
     hpas = bundle.of_kind("HorizontalPodAutoscaler")
@@ -59,7 +59,7 @@ def _cpu_metrics(hpa: K8sObject) -> list[dict]:
     return metrics
 
 
-@rule("HPA-02")
+@rule("HPA-02", kinds("HorizontalPodAutoscaler"))
 def cpu_requests_for_utilisation(bundle: Bundle) -> list[str]:
     gaps = []
     for hpa, pod in scaled_workloads(bundle):
@@ -75,7 +75,7 @@ def cpu_requests_for_utilisation(bundle: Bundle) -> list[str]:
     return gaps
 
 
-@rule("HPA-03")
+@rule("HPA-03", kinds("HorizontalPodAutoscaler"))
 def scale_up_possible(bundle: Bundle) -> list[str]:
     gaps = []
     for hpa, pod in scaled_workloads(bundle):

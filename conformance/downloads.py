@@ -20,6 +20,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from conformance import fixtures
 from conformance.errors import InputError, PreflightError
 from conformance.static.schema import CRD_FILE, crd_schemas, istio_api_pin, istio_cache_file
 
@@ -64,16 +65,20 @@ def fetch_istio(force: bool = False) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.downloads",
-                                     description="Install the pinned Istio CRD schemas for offline use.")
+                                     description="Install the Istio CRD schemas of every supported release.")
     parser.add_argument("command", choices=["schemas"], help="the pinned Istio CRD schemas")
     parser.add_argument("--force", action="store_true", help="download again even if cached")
     args = parser.parse_args(argv)
     try:
-        path = fetch_istio(force=args.force)
+        # Every supported release's, so that `--istio RELEASE` works offline later.
+        for release in fixtures.supported_istio():
+            fixtures.select(istio=release)
+            print(f"Istio {release} CRD schemas: {fetch_istio(force=args.force)}")
     except (PreflightError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"Istio CRD schemas: {path}")
+    finally:
+        fixtures.select()
     return 0
 
 

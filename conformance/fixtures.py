@@ -35,8 +35,64 @@ def load(relative: str) -> Any:
 
 
 def versions() -> dict[str, Any]:
-    """fixtures/versions.yaml: every pinned version the suite depends on."""
+    """fixtures/versions.yaml as written: every supported Kubernetes minor and Istio release."""
     return load("versions.yaml")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The Kubernetes minor and the Istio release a run targets (None: the defaults)."""
+
+    kubernetes: str | None = None
+    istio: str | None = None
+
+
+_SELECTED = Selection()
+
+
+def supported_minors() -> list[str]:
+    return list(versions()["kubernetes"]["minors"])
+
+
+def supported_istio() -> list[str]:
+    return list(versions()["istio"]["releases"])
+
+
+def select(kubernetes: str | None = None, istio: str | None = None) -> Selection:
+    """Choose what the rest of this process pins (`--kubernetes`, `--istio`); one line for a wrong choice."""
+    global _SELECTED
+    for flag, value, known in (("--kubernetes", kubernetes, supported_minors()), ("--istio", istio, supported_istio())):
+        if value is not None and value not in known:
+            raise InputError(f"{flag} {value}: not a supported version; fixtures/versions.yaml pins "
+                             f"{', '.join(known)}")
+    _SELECTED = Selection(kubernetes, istio)
+    return _SELECTED
+
+
+def selected() -> tuple[str, str]:
+    """(Kubernetes minor, Istio release) of this process: the selection, else the defaults."""
+    raw = versions()
+    return (_SELECTED.kubernetes or str(raw["kubernetes"]["default"]),
+            _SELECTED.istio or str(raw["istio"]["default"]))
+
+
+def pins() -> dict[str, Any]:
+    """The pins of the selected Kubernetes minor and Istio release, one value per component:
+
+    kubernetes {minor, version, schema}, kind {version, node_image}, istio {release, ...the release's
+    pins}, build {...shared, etcd, coredns, pause, cri_tools of the minor}, vault, metrics_server,
+    telemetry. Image stages key their caches on these values.
+    """
+    raw = versions()
+    minor, release = selected()
+    k8s = raw["kubernetes"]["minors"][minor]
+    return {
+        **{k: v for k, v in raw.items() if k not in ("kubernetes", "istio", "build")},
+        "kubernetes": {"minor": minor, "version": k8s["version"], "schema": f"v{minor}.0"},
+        "kind": {"version": k8s["kind"], "node_image": k8s["node_image"]},
+        "istio": {"release": release, **raw["istio"]["releases"][release]},
+        "build": {**raw["build"], **{k: k8s[k] for k in ("etcd", "coredns", "pause", "cri_tools")}},
+    }
 
 
 def expectations(name: str) -> Any:

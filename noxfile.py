@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -64,14 +65,53 @@ def static(session: nox.Session) -> None:
     _pytest(session, "conformance/checks", "-m", "static", "--run-name", "static")
 
 
+def _go_available() -> bool:
+    """Go as conformance.images.gobuild finds it: on PATH, or where the official tarball puts it."""
+    return shutil.which("go") is not None or Path("/usr/local/go/bin/go").is_file()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+# Stages the unit tests render or run with, all built from the Go module proxy with no Docker:
+# istio-charts (helm at the version istio's go.mod requires, and the pinned module's charts) and
+# jaeger (the trace collector binary; about 25 minutes cold on 2 cores, so locally only in CI and
+# otherwise listed as a skip CI would refuse). A name this checkout does not register is left out;
+# the tests that need it then skip, which CI refuses. `python -m conformance.images` would start
+# the private dockerd first (root, docker.io), which no unit test needs, hence stage.run.
+_UNIT_TEST_STAGES = {"istio-charts": "always", "jaeger": "ci"}
+_BUILD_STAGE = ("import sys; from conformance.errors import run_cli; from conformance.images import stage; "
+                "names = [n for n in sys.argv[1:] if n in stage.REGISTRY]; "
+                "sys.exit(run_cli(lambda: stage.run(names, progress=print), failure=1))")
+
+
+def _unit_test_stages(session: nox.Session) -> None:
+    """Build, or reuse from the cache, what the Istio chart and the collector tests need."""
+    for name, when in _UNIT_TEST_STAGES.items():
+        if when == "ci" and not _in_ci():
+            continue
+        try:
+            session.run("python", "-c", _BUILD_STAGE, name)
+        except nox.command.CommandFailed:
+            # The tests that need it skip and say why; with CI=true those skips fail the run.
+            session.warn(f"the {name} stage did not build (the error: line above; its log is logs/{name}.log "
+                         "in the suite's cache): the tests that need it will skip")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit tests of the suite itself, against real kustomize, OpenBao, Envoy and Go."""
+    """Unit tests of the suite itself, against real kustomize, OpenBao, Envoy, Go, helm and the Istio charts."""
     _install(session, "test")
     _schemas(session)
-    if shutil.which("go") is None:
-        session.warn("go is not on PATH: the stand-in tests will skip")
-    _pytest(session, "tests")
+    if _go_available():
+        _unit_test_stages(session)
+    else:
+        session.warn("go is not installed: the stand-in, Go build, Istio chart and collector tests will skip")
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    # Test files after `--` (`nox -s tests -- tests/test_istio_waits.py`) replace the whole of tests/.
+    named = any(not a.startswith("-") and (ROOT / a.split("::")[0]).exists() for a in session.posargs)
+    _pytest(session, *([] if named else ["tests"]), f"--junitxml={REPORTS / 'junit-tests.xml'}")
 
 
 @nox.session(default=False)

@@ -33,6 +33,7 @@ FAMILIES = {
     "AVAIL": "Availability",
     "GW": "Gateway exposure",
     "VAULT": "Secrets from Vault",
+    "TEL": "Telemetry",
 }
 
 _BOTH = (STATIC, LIVE)
@@ -84,7 +85,8 @@ CATALOGUE: tuple[Control, ...] = (
     Control("NET-04", "NET", "Every NetworkPolicy selects pods that exist",
             "After a rename a policy can select nothing and protect nothing while applying cleanly.",
             (STATIC,)),
-    Control("NET-05", "NET", "cortex-api egress goes only to DNS, istiod, Vault, Redis and external HTTPS",
+    Control("NET-05", "NET", "cortex-api egress goes only to DNS, istiod, Vault, Redis, the trace collector and "
+            "external HTTPS",
             "An egress rule without a destination or a port lets a compromised pod reach anything, "
             "including the cloud metadata endpoint.", _BOTH),
     Control("PROBE-01", "PROBE", "Every container has liveness and readiness probes",
@@ -129,6 +131,18 @@ CATALOGUE: tuple[Control, ...] = (
             _BOTH),
     Control("VAULT-03", "VAULT", "The Vault role is bound to the workload's ServiceAccount only",
             "A role bound to a wildcard or another account hands the secrets to any pod.", _BOTH),
+    Control("TEL-01", "TEL", "Tracing is on for the workload through the expected provider at a bounded rate",
+            "Without spans an incident has no request path to follow; an unbounded rate makes tracing the load.",
+            _BOTH),
+    Control("TEL-02", "TEL", "Trace context runs from the gateway through the sidecar into the application",
+            "A proxy or a service that drops or restarts the context splits one request into traces nobody can "
+            "join; spans that cannot leave the pod are lost.", _BOTH),
+    Control("TEL-03", "TEL", "Access logs are on for the workload and never carry a token",
+            "Logs are read by more people than the API is; a bearer token or an access_token query parameter in "
+            "them is a credential leak.", _BOTH),
+    Control("TEL-04", "TEL", "Prometheus, and only Prometheus, scrapes the merged metrics, mesh metrics included",
+            "The merged endpoint shows traffic and internals; any other identity reading it is a leak, and without "
+            "the mesh's request metrics the pod's traffic is invisible.", _BOTH),
 )
 
 BY_ID: dict[str, Control] = {c.id: c for c in CATALOGUE}

@@ -574,3 +574,214 @@ def test_serves_as_uid_10001_on_a_read_only_root(standin_binary: Path, pod_ports
                             if line.startswith("Uid:"))
             assert uid_line.split()[1:] == [str(STANDIN_UID)] * 4, uid_line
             assert http_get(api_url(pod_ports, "/healthz"))[0] == 200
+
+
+# --- W3C trace context and the OTLP span export (TEL) ----------------------------------------
+
+
+class OTLPReceiver:
+    """A tiny OTLP/HTTP receiver on loopback: records every JSON export POSTed to /v1/traces."""
+
+    def __init__(self, *, hang: bool = False) -> None:
+        import http.server
+
+        receiver = self
+        self.requests: list[dict] = []
+        self.content_types: list[str] = []
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if hang:  # a collector that accepts the connection and never answers
+                    receiver.release.wait(30)
+                    return
+                with receiver.lock:
+                    receiver.requests.append(json.loads(body))
+                    receiver.content_types.append(self.headers.get("Content-Type", ""))
+                reply = b"{}" if self.path == "/v1/traces" else b'{"error": "not found"}'
+                self.send_response(200 if self.path == "/v1/traces" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1/traces"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def spans(self) -> list[dict]:
+        """Every exported span, flattened, with its resource's service.name as "service"."""
+        out = []
+        with self.lock:
+            for request in self.requests:
+                for rs in request["resourceSpans"]:
+                    resource = {a["key"]: a["value"] for a in rs["resource"]["attributes"]}
+                    for ss in rs["scopeSpans"]:
+                        for span in ss["spans"]:
+                            attrs = {a["key"]: next(iter(a["value"].values())) for a in span["attributes"]}
+                            out.append({**span, "attributes": attrs,
+                                        "service": resource["service.name"]["stringValue"]})
+        return out
+
+    def wait_for(self, trace_id: str, timeout: float = 10) -> dict:
+        return wait_until(f"the stand-in's span of trace {trace_id} at the OTLP receiver",
+                          lambda: next((s for s in self.spans() if s["traceId"] == trace_id), None),
+                          timeout=timeout, interval=0.05)
+
+
+@pytest.fixture
+def otlp() -> Iterator[OTLPReceiver]:
+    receiver = OTLPReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def traced_api(standin_binary: Path, tmp_path: Path, pod_ports: PodPorts, otlp: OTLPReceiver) -> Iterator[Standin]:
+    env = {**container_env("cortex-api", pod_ports), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp.url}
+    with running(standin_binary, "cortex-api", tmp_path, env) as s:
+        yield s
+
+
+def _traceparent(sampled: bool = True) -> tuple[str, str, str]:
+    trace_id, span_id = os.urandom(16).hex(), os.urandom(8).hex()
+    return f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}", trace_id, span_id
+
+
+def _chat(pod_ports: PodPorts, headers: dict[str, str] | None = None, body: bytes | None = None,
+          timeout: float = 5) -> tuple[int, dict]:
+    body = body if body is not None else json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
+    status, _headers, raw = http_get(api_url(pod_ports, "/v1/chat/completions"), data=body, timeout=timeout,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    return status, json.loads(raw)
+
+
+def test_traced_request_exports_a_child_span(traced_api: Standin, pod_ports: PodPorts, otlp: OTLPReceiver) -> None:
+    """TEL: a sampled traceparent yields a server span in the same trace, child of the caller's span."""
+    traceparent, trace_id, parent = _traceparent()
+    status, answer = _chat(pod_ports, {"traceparent": traceparent})
+    assert status == 200
+    assert answer["standin"]["traceparent"] == traceparent, "the answer does not echo the traceparent it got"
+    span = otlp.wait_for(trace_id)
+    assert span["parentSpanId"] == parent
+    assert span["spanId"] not in (parent, "0" * 16)
+    assert len(span["spanId"]) == 16
+    assert answer["standin"]["trace"] == {"trace_id": trace_id, "span_id": span["spanId"],
+                                          "parent_span_id": parent, "sampled": True, "exported": True}
+    assert (span["service"], span["name"], span["kind"]) == ("cortex-api", "POST /v1/chat/completions", 2)
+    assert span["attributes"]["http.route"] == "/v1/chat/completions"
+    assert span["attributes"]["http.response.status_code"] == "200"
+    assert int(span["startTimeUnixNano"]) <= int(span["endTimeUnixNano"])
+    assert otlp.content_types == ["application/json"]
+
+
+def test_the_span_names_the_route_and_the_status_it_answered(traced_api: Standin, pod_ports: PodPorts,
+                                                             otlp: OTLPReceiver) -> None:
+    """A refused request is traced too, with the status the client saw and the route (not the path)."""
+    traceparent, trace_id, _ = _traceparent()
+    status, _ = _chat(pod_ports, {"traceparent": traceparent}, body=b"{nope")
+    assert status == 400
+    assert otlp.wait_for(trace_id)["attributes"]["http.response.status_code"] == "400"
+    traceparent, trace_id, _ = _traceparent()
+    assert http_get(api_url(pod_ports, "/v1/unknown?x=1"), headers={"traceparent": traceparent})[0] == 404
+    span = otlp.wait_for(trace_id)
+    assert (span["name"], span["attributes"]["http.route"]) == ("GET /v1/", "/v1/")
+    assert "x=1" not in json.dumps(span)
+
+
+def _nothing_but(otlp: OTLPReceiver, pod_ports: PodPorts, unexpected: str) -> None:
+    """Send a sampled marker request and wait for it: the exporter is one FIFO queue, so anything
+    the earlier requests had handed it would have arrived first."""
+    marker, marker_id, _ = _traceparent()
+    assert _chat(pod_ports, {"traceparent": marker})[0] == 200
+    otlp.wait_for(marker_id)
+    time.sleep(0.2)
+    traces = {s["traceId"] for s in otlp.spans()}
+    assert traces == {marker_id}, f"{unexpected}: exported {traces - {marker_id}}"
+
+
+def test_unsampled_traceparent_exports_nothing(traced_api: Standin, pod_ports: PodPorts, otlp: OTLPReceiver) -> None:
+    """TEL: flags 00 (not sampled) are honoured: no span, though the traceparent is still echoed."""
+    traceparent, _, _ = _traceparent(sampled=False)
+    status, answer = _chat(pod_ports, {"traceparent": traceparent})
+    assert status == 200
+    assert answer["standin"]["traceparent"] == traceparent
+    assert answer["standin"]["trace"]["sampled"] is False
+    assert answer["standin"]["trace"]["exported"] is False
+    _nothing_but(otlp, pod_ports, "an unsampled request")
+
+
+@pytest.mark.parametrize("header", [None, "00-zzzz-not-valid", "00-" + "0" * 32 + "-" + "1" * 16 + "-01",
+                                    "ff-" + "a" * 32 + "-" + "b" * 16 + "-01"],
+                         ids=["absent", "malformed", "zero-trace-id", "version-ff"])
+def test_no_valid_traceparent_starts_no_trace(traced_api: Standin, pod_ports: PodPorts, otlp: OTLPReceiver,
+                                              header: str | None) -> None:
+    """TEL: without a (valid) traceparent the stand-in starts no trace of its own; the mesh does that."""
+    status, answer = _chat(pod_ports, {"traceparent": header} if header else {})
+    assert status == 200
+    assert answer["standin"]["traceparent"] == (header or "")
+    assert "trace" not in answer["standin"]
+    _nothing_but(otlp, pod_ports, f"a request with traceparent {header!r}")
+
+
+def test_drop_switch_starts_a_new_root(standin_binary: Path, tmp_path: Path, pod_ports: PodPorts,
+                                       otlp: OTLPReceiver) -> None:
+    """TEL fault: STANDIN_DROP_TRACE_CONTEXT=true exports a root span of a new trace, as a service
+    that loses the context would; the check that joins sidecar and app spans must catch it."""
+    env = {**container_env("cortex-api", pod_ports), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp.url,
+           "STANDIN_DROP_TRACE_CONTEXT": "true"}
+    with running(standin_binary, "cortex-api", tmp_path, env):
+        traceparent, trace_id, _ = _traceparent()
+        status, answer = _chat(pod_ports, {"traceparent": traceparent})
+        assert status == 200
+        view = answer["standin"]["trace"]
+        assert view["context_dropped"] is True
+        assert view["trace_id"] != trace_id
+        span = otlp.wait_for(view["trace_id"])
+    assert "parentSpanId" not in span, "the span of a dropped context must be a root"
+    assert span["spanId"] == view["span_id"]
+    assert trace_id not in {s["traceId"] for s in otlp.spans()}, "the incoming trace got a span after all"
+
+
+@pytest.mark.parametrize("collector", ["down", "hanging"])
+def test_export_failure_never_fails_or_delays_the_request(standin_binary: Path, tmp_path: Path,
+                                                          pod_ports: PodPorts, collector: str) -> None:
+    """TEL: with the collector down (refused) or hanging, traced requests still answer 200 at once."""
+    receiver = OTLPReceiver(hang=True) if collector == "hanging" else None
+    endpoint = receiver.url if receiver else f"http://127.0.0.1:{free_port()}/v1/traces"
+    env = {**container_env("cortex-api", pod_ports), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": endpoint}
+    try:
+        with running(standin_binary, "cortex-api", tmp_path, env):
+            for _ in range(20):
+                traceparent, _, _ = _traceparent()
+                started = time.monotonic()
+                status, answer = _chat(pod_ports, {"traceparent": traceparent}, timeout=3)
+                elapsed = time.monotonic() - started
+                assert status == 200
+                assert answer["standin"]["trace"]["exported"] is True
+                assert elapsed < 1.5, f"a traced request took {elapsed:.1f}s with the collector {collector}"
+            assert http_get(api_url(pod_ports, "/healthz"))[0] == 200
+    finally:
+        if receiver:
+            receiver.close()
+
+
+def test_no_endpoint_means_no_export(standin_binary: Path, tmp_path: Path, pod_ports: PodPorts) -> None:
+    """Without OTEL_EXPORTER_OTLP_TRACES_ENDPOINT the context is still read and echoed, nothing is sent."""
+    with running(standin_binary, "cortex-api", tmp_path, container_env("cortex-api", pod_ports)):
+        traceparent, trace_id, _ = _traceparent()
+        status, answer = _chat(pod_ports, {"traceparent": traceparent})
+    assert status == 200
+    assert answer["standin"]["trace"]["trace_id"] == trace_id
+    assert answer["standin"]["trace"]["exported"] is False

@@ -137,7 +137,7 @@ def run(names: Iterable[str], *, progress: Callable[[str], None] = lambda _m: No
     in a second thread while the Go compiles use both cores; one at a time because they share
     the .deb cache. Everything else runs in dependency order on the calling thread.
     """
-    ctx = Context(pins=fixtures.versions())
+    ctx = Context(pins=fixtures.pins())
     order = closure(names)
     outcomes: dict[str, Outcome] = {}
     side = [name for name in order if REGISTRY[name].background and not REGISTRY[name].deps]
@@ -155,7 +155,7 @@ def run(names: Iterable[str], *, progress: Callable[[str], None] = lambda _m: No
 
 def cached(names: Iterable[str] | None = None) -> dict[str, stage_cache.Entry]:
     """The cache entries that match the current inputs, built by earlier runs; builds nothing."""
-    ctx = Context(pins=fixtures.versions())
+    ctx = Context(pins=fixtures.pins())
     found: dict[str, stage_cache.Entry] = {}
     for name in closure(names if names is not None else REGISTRY):
         stage = REGISTRY[name]

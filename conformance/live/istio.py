@@ -1,5 +1,5 @@
-"""Istio in the conformance cluster: istio-base, istiod, Istio CNI, the ingress gateway and the
-address of the otel-tracing collector.
+"""Istio in the conformance cluster: istio-base, istiod, Istio CNI and the ingress gateway. (The
+otel-tracing provider's collector is installed beside it: conformance.live.telemetry.)
 
 The charts and helm come from the istio module (stage ``istio-charts``); the values from
 fixtures/istio/. The two image sources differ only in values: ``build`` points the charts at our
@@ -40,14 +40,10 @@ GATEWAY_RELEASE = "istio-ingressgateway"
 GATEWAY_LABELS = fixtures.workload().gateway.labels
 GATEWAY_NODE_PORTS = fixtures.workload().gateway.node_ports
 VALUES_DIR = paths.FIXTURES / "istio"
-OTEL_COLLECTOR = VALUES_DIR / "otel-collector.yaml"
 CRD_LABEL = "app.kubernetes.io/part-of=istio"
 OTEL_NAMESPACE = "observability"
+MESH_TELEMETRY = VALUES_DIR / "telemetry_mesh_default.yaml"
 # Waiting states a pod does not leave by itself: an install that hits one has failed.
-_STUCK = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CrashLoopBackOff",
-          "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
-
-
 class IstioError(ConformanceError):
     """helm or kubectl failed while installing Istio; one line, naming the release or object."""
 
@@ -98,12 +94,12 @@ def image_refs(source: str, pins: Mapping[str, Any] | None = None) -> dict[str, 
         return {}
     from conformance.images.istio_stages import image_refs as built_refs
 
-    return built_refs(pins or fixtures.versions())
+    return built_refs(pins or fixtures.pins())
 
 
 def proxy_image(source: str, pins: Mapping[str, Any] | None = None) -> str:
     """The image the injector gives every sidecar (istio-proxy and the istio-validation init container)."""
-    pins = pins or fixtures.versions()
+    pins = pins or fixtures.pins()
     if source == "pull":
         return f"{pins['istio']['pull_hub']}/proxyv2:{pins['istio']['pull_tag']}"
     return image_refs(source, pins)["istio-proxy"]
@@ -112,7 +108,7 @@ def proxy_image(source: str, pins: Mapping[str, Any] | None = None) -> str:
 def image_values(source: str, release: Release, pins: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The values that name images: derived from the pins, so they live here and not in fixtures/."""
     _check_source(source)
-    pins = pins or fixtures.versions()
+    pins = pins or fixtures.pins()
     if source == "pull":
         ist = pins["istio"]
         return {"global": {"hub": ist["pull_hub"], "tag": str(ist["pull_tag"])}}
@@ -177,7 +173,7 @@ def render(source: str, *, tools: Tools | None = None, pins: Mapping[str, Any] |
     """Every release as ``helm template`` renders it, concatenated: what install applies, offline."""
     _check_source(source)
     tools = tools or built_tools()
-    pins = pins or fixtures.versions()
+    pins = pins or fixtures.pins()
     out = []
     with tempfile.TemporaryDirectory(prefix="cortex-istio-values-") as tmp:
         for release in RELEASES:
@@ -187,43 +183,9 @@ def render(source: str, *, tools: Tools | None = None, pins: Mapping[str, Any] |
     return "".join(out)
 
 
-def _selector(kube: Kube, namespace: str, workload: str) -> str | None:
-    """The label selector of a Deployment or DaemonSet, as ``k=v,...``; None while it does not exist."""
-    result = kube.run("get", "-n", namespace, workload, "-o", "jsonpath={.spec.selector.matchLabels}", check=False)
-    if result.returncode != 0 or not result.stdout.strip():
-        return None
-    return ",".join(f"{k}={v}" for k, v in sorted(json.loads(result.stdout).items()))
-
-
-def _stuck_pod(kube: Kube, namespace: str, selector: str | None) -> str | None:
-    """The first selected pod in a state it will not leave by itself, as a one-line reason."""
-    if selector is None:
-        return None
-    result = kube.run("get", "pods", "-n", namespace, "-l", selector, "-o", "json", check=False)
-    if result.returncode != 0:
-        return None
-    for pod in json.loads(result.stdout).get("items", []):
-        statuses = pod.get("status", {}).get("initContainerStatuses", []) + pod.get("status", {}).get(
-            "containerStatuses", [])
-        for status in statuses:
-            waiting = status.get("state", {}).get("waiting") or {}
-            if waiting.get("reason") in _STUCK:
-                message = (waiting.get("message") or "").splitlines()[:1]
-                return (f"pod {namespace}/{pod['metadata']['name']} container {status['name']} is "
-                        f"{waiting['reason']}{': ' + message[0] if message else ''}")
-    return None
-
-
 def wait_rolled_out(kube: Kube, namespace: str, workload: str, *, timeout: float) -> None:
-    """``kubectl rollout status`` (a watch on the API server) in 20 s slices, ending early on a stuck pod."""
-
-    def rolled_out() -> bool:
-        result = kube.run("rollout", "status", "-n", namespace, workload, "--timeout=20s", check=False,
-                              timeout=60)
-        return result.returncode == 0
-
-    wait_until(f"{workload} in {namespace} to roll out", rolled_out, timeout=timeout, interval=0.5,
-               fail=lambda: _stuck_pod(kube, namespace, _selector(kube, namespace, workload)))
+    """``kubectl rollout status`` in slices, ending early on a stuck pod (Kube.rollout)."""
+    kube.rollout(namespace, workload, timeout=timeout)
 
 
 def save_evidence(kube: Kube, namespace: str, directory: Path) -> Path:
@@ -253,8 +215,7 @@ def install(
     progress=lambda _message: None,
     evidence: Path | None = None,
 ) -> None:
-    """Install or upgrade the four releases in order, waiting until each is rolled out, then the
-    collector Service the mesh's otel-tracing provider names (fixtures/istio/otel-collector.yaml).
+    """Install or upgrade the four releases in order, waiting until each is rolled out.
 
     Idempotent: ``helm upgrade --install`` leaves an installed, unchanged release as it is. The
     images of ``image_refs(source)`` must already be in the cluster's nodes (``kind load``). With
@@ -263,7 +224,7 @@ def install(
     """
     _check_source(source)
     tools = tools or built_tools()
-    pins = pins or fixtures.versions()
+    pins = pins or fixtures.pins()
     with tempfile.TemporaryDirectory(prefix="cortex-istio-values-") as tmp:
         for release in RELEASES:
             progress(f"istio: {release.name} ({release.chart}) into {release.namespace}")
@@ -280,8 +241,8 @@ def install(
                         raise
                     saved = save_evidence(kube, release.namespace, evidence)
                     raise WaitTimeout(f"{err}; events, pods and logs saved in {saved}") from err
-    progress(f"istio: the otel-tracing collector address ({OTEL_COLLECTOR.name})")
-    kube.run("apply", "--server-side", "--field-manager=cortex-conformance", "-f", str(OTEL_COLLECTOR))
+    progress(f"istio: the mesh's default telemetry ({MESH_TELEMETRY.name})")
+    kube.run("apply", "--server-side", "--field-manager=cortex-conformance", "-f", str(MESH_TELEMETRY))
 
 
 def uninstall(kube: Kube, *, tools: Tools | None = None, timeout: float = 300) -> None:

@@ -31,7 +31,7 @@ def fingerprint(nodes: int, node_image: str, node_image_id: str | None) -> str:
     Parsed values, not file bytes, so a comment or a pin of another component (Istio, Vault: the
     platform phase upgrades those in place) never throws a working cluster away.
     """
-    pinned = fixtures.versions()
+    pinned = fixtures.pins()
     made_of = {"kind": pinned["kind"], "kubernetes": pinned["kubernetes"],
                "config": fixtures.load_file(CONFIGS[nodes]), "node_image": node_image, "node_image_id": node_image_id}
     return hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()

@@ -21,6 +21,10 @@ from conformance.errors import ConformanceError, WaitTimeout
 from conformance.static.manifests import kubectl as pinned_kubectl
 from conformance.wait import wait_until
 
+# Pod states a pod does not leave by itself: waiting on it only hides the cause.
+STUCK = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "CrashLoopBackOff",
+         "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+
 
 class KubeError(ConformanceError):
     """kubectl failed; the message names the command and kubectl's last line."""
@@ -86,14 +90,71 @@ class Kube:
                               f"{last_line(result.stderr or result.stdout)}{self._explain()}{hint}")
 
     def rollout(self, namespace: str, workload: str, *, timeout: float, evidence: Path | None = None) -> None:
-        with progress.noting(f"waiting for {workload} in {namespace} to roll out"):
-            result = self.run("rollout", "status", workload, "-n", namespace, f"--timeout={int(timeout)}s",
-                              check=False, timeout=timeout + 30)
-        if result.returncode != 0:
+        """`kubectl rollout status` (a watch on the API server) in 20 s slices, ending at once when a pod of
+        the workload is stuck (CrashLoopBackOff, an image it cannot get) with that pod's reason and last log
+        line; a timeout names the workload, the likely cause and where the evidence went."""
+        def rolled_out() -> bool:
+            return self.run("rollout", "status", workload, "-n", namespace, "--timeout=20s", check=False,
+                            timeout=60).returncode == 0
+
+        try:
+            with progress.noting(f"waiting for {workload} in {namespace} to roll out"):
+                wait_until(f"{workload} in {namespace} to roll out", rolled_out, timeout=timeout, interval=0.5,
+                           fail=lambda: self.stuck_pod(namespace, self.selector(namespace, workload),
+                                                       self.current_revision(namespace, workload)))
+        except WaitTimeout as exc:
             saved = self.save_evidence(namespace, evidence) if evidence else None
             hint = f"; events, pods and logs saved in {saved}" if saved else ""
-            raise WaitTimeout(f"timed out after {timeout:g}s waiting for {workload} in {namespace} to roll out: "
-                              f"{last_line(result.stderr or result.stdout)}{self._explain()}{hint}")
+            raise WaitTimeout(f"{exc}{'' if 'gave up' in str(exc) else self._explain()}{hint}") from None
+
+    def selector(self, namespace: str, workload: str) -> str | None:
+        """The label selector of a Deployment or DaemonSet, as ``k=v,...``; None while it does not exist."""
+        result = self.run("get", "-n", namespace, workload, "-o", "jsonpath={.spec.selector.matchLabels}",
+                          check=False)
+        if result.returncode != 0 or not result.stdout.strip():
+            return None
+        return ",".join(f"{k}={v}" for k, v in sorted(json.loads(result.stdout).items()))
+
+    def current_revision(self, namespace: str, workload: str) -> str | None:
+        """The pod-template-hash of a Deployment's newest ReplicaSet (None for other workloads)."""
+        if not workload.startswith("deployment/"):
+            return None
+        selector = self.selector(namespace, workload)
+        found = self.run("get", "replicasets", "-n", namespace, "-l", selector or "", "-o", "json", check=False)
+        if not selector or found.returncode != 0:
+            return None
+        sets = json.loads(found.stdout).get("items", [])
+        newest = max(sets, default=None, key=lambda rs: int((rs["metadata"].get("annotations") or {})
+                                                              .get("deployment.kubernetes.io/revision", "0")))
+        return (newest["metadata"].get("labels") or {}).get("pod-template-hash") if newest else None
+
+    def stuck_pod(self, namespace: str, selector: str | None, revision: str | None = None) -> str | None:
+        """The first selected pod (of `revision`, for a Deployment) in a state it will not leave by itself,
+        as a one-line reason: a rollout that replaces a crashing pod is not stuck on the old one."""
+        if selector is None:
+            return None
+        result = self.run("get", "pods", "-n", namespace, "-l", selector, "-o", "json", check=False)
+        if result.returncode != 0:
+            return None
+        for pod in json.loads(result.stdout).get("items", []):
+            if revision and (pod["metadata"].get("labels") or {}).get("pod-template-hash") != revision:
+                continue
+            statuses = (pod.get("status", {}).get("initContainerStatuses", [])
+                        + pod.get("status", {}).get("containerStatuses", []))
+            for status in statuses:
+                waiting = status.get("state", {}).get("waiting") or {}
+                if waiting.get("reason") not in STUCK:
+                    continue
+                name = pod["metadata"]["name"]
+                said = self.run("logs", name, "-n", namespace, "-c", status["name"], "--previous", "--tail=20",
+                                check=False, timeout=30)
+                logged = [line for line in said.stdout.splitlines() if line.strip()]
+                detail = next((line for line in logged if "panic:" in line),
+                              next((line for line in logged if line.lower().startswith(("error", "e1", "fatal"))),
+                                   logged[-1] if logged else (waiting.get("message") or "").split("\n")[0]))
+                return (f"pod {namespace}/{name} container {status['name']} is {waiting['reason']}"
+                        + (f": {detail.strip()[:200]}" if detail else ""))
+        return None
 
     def _explain(self) -> str:
         """What the cluster says is blocking, for a wait that timed out (conformance.live.diagnose)."""

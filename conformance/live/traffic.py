@@ -87,6 +87,24 @@ def curl_in_pod(kube: Kube, namespace: str, pod: str, url: str, *, headers: dict
                   body, note=result.stderr.strip().splitlines()[-1] if result.returncode and result.stderr else "")
 
 
+def curl_many_in_pod(kube: Kube, namespace: str, pod: str, url: str, count: int, *,
+                     headers: dict[str, str] | None = None) -> dict[int, int]:
+    """`count` GETs of `url` from a client pod in one exec (one curl, one connection): status -> how many."""
+    argv = ["curl", "-sS", "--max-time", "60", "-o", "/dev/null", "-w", "%{http_code}\n"]
+    stdin = None
+    if headers:
+        argv += ["-H", "@-"]
+        stdin = "".join(f"{k}: {v}\n" for k, v in headers.items())
+    for _ in range(count):
+        argv += [url, "-o", "/dev/null"]
+    result = pod_exec(kube, namespace, pod, argv, stdin=stdin, timeout=120)
+    counts: dict[int, int] = {}
+    for line in result.stdout.split():
+        if line.isdigit():
+            counts[int(line)] = counts.get(int(line), 0) + 1
+    return counts
+
+
 def standin_probe(kube: Kube, namespace: str, pod: str, kind: str, target: str, *, container: str | None = None,
                   timeout: str = "2s", extra: list[str] | None = None) -> Result:
     """`standin probe tcp|dns|http TARGET` from inside a pod: outcome connected/refused/timeout/..."""
@@ -166,6 +184,34 @@ class Gateway:
     http_port: int
     https_port: int
     ca_pem: str = field(repr=False)
+
+    def request_many(self, path: str, count: int, *, headers: dict[str, str] | None = None) -> dict[int, int]:
+        """`count` GETs of `path` over one connection (one curl): HTTP status -> how many got it."""
+        curl = shutil.which("curl")
+        if curl is None:
+            raise PreflightError("curl is not installed on this machine: apt-get install curl")
+        port = self.https_port
+        url = f"https://{self.host}:{port}{path}"
+        with tempfile.TemporaryDirectory(prefix="cortex-gw-") as tmp:
+            ca = os.path.join(tmp, "ca.pem")
+            with open(ca, "w") as handle:
+                handle.write(self.ca_pem)
+            argv = [curl, "-sS", "--http1.1", "--max-time", "60", "--resolve", f"{self.host}:{port}:127.0.0.1",
+                    "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}\n"]
+            if headers:
+                header_file = os.path.join(tmp, "headers")
+                fd = os.open(header_file, os.O_WRONLY | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write("".join(f"{k}: {v}\n" for k, v in headers.items()))
+                argv += ["-H", f"@{header_file}"]
+            for _ in range(count):
+                argv += [url, "-o", "/dev/null"]
+            result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+        counts: dict[int, int] = {}
+        for line in result.stdout.split():
+            if line.isdigit():
+                counts[int(line)] = counts.get(int(line), 0) + 1
+        return counts
 
     def request(self, path: str, *, scheme: str = "https", headers: dict[str, str] | None = None,
                 query: dict[str, str] | None = None, what: str = "", method: str = "GET",

@@ -203,7 +203,62 @@ def _containerd_name(ref: str) -> str:
     return ref
 
 
+def _mesh_config(env, old: str, new: str, marker: str, what: str, *, faulted_shows: bool = True) -> Undo:
+    """Replace `old` with `new` in the mesh config (ConfigMap istio-system/istio, key `mesh`) and wait
+    until the proxies run it: the gateway's Envoy config shows `marker` while the fault holds (or, with
+    faulted_shows False, stops showing it), and the opposite after the undo."""
+    saved = _saved(env.kube, "configmap", "istio", "istio-system")
+    mesh = saved["data"]["mesh"]
+    if old not in mesh:
+        raise ConformanceError(f"the mesh config has no {old!r} to change for {what}")
+    env.kube.run("patch", "configmap", "istio", "-n", "istio-system", "--type=merge", "-p",
+                 json.dumps({"data": {"mesh": mesh.replace(old, new)}}))
+    _pushed(env, marker, present=faulted_shows, what=what)
+
+    def undo() -> None:
+        env.kube.run("replace", "-f", "-", input=json.dumps(saved))
+        _pushed(env, marker, present=not faulted_shows, what=what)
+    return undo
+
+
+def _pushed(env, marker: str, *, present: bool, what: str) -> None:
+    """istiod pushes a changed mesh config to every proxy; the gateway's config dump says when it has."""
+    from conformance.wait import wait_until
+
+    gateway = fixtures.workload().gateway
+    selector = ",".join(f"{k}={v}" for k, v in gateway.labels.items())
+
+    def shows() -> bool:
+        pods = env.kube.json("get", "pods", "-n", gateway.namespace, "-l", selector)["items"]
+        dumps = [env.kube.run("exec", "-n", gateway.namespace, p["metadata"]["name"], "-c", "istio-proxy", "--",
+                              "pilot-agent", "request", "GET", "config_dump", check=False, timeout=60).stdout
+                 for p in pods]
+        return bool(dumps) and all((marker in d) == present for d in dumps)
+
+    wait_until(f"the gateway's Envoy to {'run' if present else 'drop'} the changed {what}", shows, timeout=WAIT,
+               interval=3)
+
+
+def otel_provider_nowhere(env) -> Undo:
+    """The mesh's otel-tracing provider points at a Service that does not exist: spans go nowhere."""
+    # istiod configures no tracer for a provider whose Service it cannot find: the collector's address
+    # leaves the proxies' config.
+    return _mesh_config(env, "opentelemetry-collector.observability.svc.cluster.local",
+                        "nowhere.observability.svc.cluster.local",
+                        '"cluster_name": "outbound|4317||opentelemetry-collector.observability.svc.cluster.local"',
+                        "tracing provider", faulted_shows=False)
+
+
+def access_log_with_tokens(env) -> Undo:
+    """The token-free access log format gains the Authorization header and the query string."""
+    return _mesh_config(env, "%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+                        "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %REQ(AUTHORIZATION)%", "REQ(AUTHORIZATION)",
+                        "access log format")
+
+
 CALLS: dict[str, Callable[..., Undo]] = {
+    "otel-provider-nowhere": otel_provider_nowhere,
+    "access-log-with-tokens": access_log_with_tokens,
     "cni-enforcement-off": cni_enforcement_off,
     "vault-sealed": vault_sealed,
     "jwks-rotated": jwks_rotated,

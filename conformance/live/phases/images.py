@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from conformance import fixtures
 from conformance.live.options import Options
 
-BUILD_GROUPS = ("cluster", "vault", "istio", "workload")
+BUILD_GROUPS = ("cluster", "vault", "istio", "telemetry", "workload")
 # What a pulling run still builds: our own images, and the tools and upstream manifests that come
 # from Go modules (kind, helm with Istio's charts, metrics-server's and vault-k8s's manifests).
 PULL_STAGES = ("kind", "cluster-files", "vault-injector", "istio-charts")
@@ -40,16 +40,19 @@ def build_images(progress: Callable[[str], None], groups: tuple[str, ...] = BUIL
 
     names = [s.name for s in stage.REGISTRY.values() if s.group in groups] + list(stages)
     outcomes = stage.run(names, progress=progress)
-    doc = stage.image_set({**stage.cached(), **{name: o.entry for name, o in outcomes.items()}})
+    entries = {**stage.cached(), **{name: o.entry for name, o in outcomes.items()}}
+    doc = stage.image_set(entries)
     images = doc["images"]
+    # What the node image holds already (Kubernetes' images and the platform's): never `kind load`ed.
+    baked = set(entries["node-image"].result.get("node_images", [])) if "node-image" in entries else set()
     return ImageSet("build", {r: i["ref"] for r, i in images.items()}, {r: i["id"] for r, i in images.items()},
-                    {r for r, i in images.items() if i["in_node"]}, doc["files"])
+                    {r for r, i in images.items() if i["in_node"] or i["ref"] in baked}, doc["files"])
 
 
 def pull_images(progress: Callable[[str], None], node_image: str) -> ImageSet:
     """Upstream images at the pinned versions; only our own stand-ins and tools are built."""
     built = build_images(progress, groups=("workload",), stages=PULL_STAGES)
-    p = fixtures.versions()
+    p = fixtures.pins()
     ours = (*fixtures.workload().containers, "conformance-client")
     refs = {
         "node": node_image,
@@ -57,6 +60,7 @@ def pull_images(progress: Callable[[str], None], node_image: str) -> ImageSet:
         "vault-server": p["vault"]["image"],
         "vault-agent": p["vault"]["image"],
         "vault-injector": f"hashicorp/vault-k8s:{p['vault']['injector'].rpartition('@v')[2]}",
+        "collector": p["telemetry"]["pull_image"],
         **{role: ref for role, ref in built.refs.items() if role in ours},
     }
     # Upstream images are pulled by the nodes themselves; only our own are loaded into kind.

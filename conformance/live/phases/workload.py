@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from conformance import fixtures
+from conformance import fixtures, paths
 from conformance.errors import PreflightError, WaitTimeout
 from conformance.live import overlay as conformance_overlay
 from conformance.live.kube import Kube, KubeError
@@ -31,6 +31,8 @@ from conformance.wait import wait_until
 OWNER_LABEL = "app.kubernetes.io/managed-by"
 OWNER = "cortex-conformance"
 VAULT_NAMESPACE = "vault"
+CANARY_NAMESPACE = "conformance-canary"  # fixtures/canary: two pods whose connection a deny must break (NET-01)
+CANARY_IMAGE = "cortex-conformance/client:placeholder"
 WAIT = 600.0
 BLOCKED_GRACE = 20.0
 
@@ -59,7 +61,7 @@ class Workload:
         from conformance.live import tokens
 
         spec = fixtures.workload()
-        self._claim_namespaces((spec.namespace, *spec.client_namespaces))
+        self._claim_namespaces((spec.namespace, *spec.client_namespaces, CANARY_NAMESPACE))
         if self.vault_token is not None:
             self.progress("workload: Vault bootstrap (kv, policy, Kubernetes auth role)")
             self.vault_result = self._bootstrap_vault()
@@ -67,8 +69,10 @@ class Workload:
         self.tokens = tokens.mint(self.signing_keys)
         clients = conformance_overlay.write_clients(self.work / "clients",
                                                     image=self.images.refs["conformance-client"])
-        self.progress("workload: client pods and the stand-in Redis")
+        self.progress("workload: client pods, the stand-in Redis and the NetworkPolicy canary")
         self.kube.apply(render(clients), what="the client pods")
+        canary = (paths.FIXTURES / "canary" / "pods.yaml").read_text()
+        self.kube.apply(canary.replace(CANARY_IMAGE, self.images.refs["conformance-client"]), what="the canary pods")
         self.progress("workload: the dev overlay with stand-in images (conformance overlay)")
         self.apply_overlay(self.render_overlay(OVERLAYS / "dev"))
         self._wait_clients(spec)
@@ -102,9 +106,19 @@ class Workload:
         """Wait for the Deployment; a rollout that never becomes Ready is recorded, not raised."""
         spec = fixtures.workload()
         self.rollout_error = None
+        minimum = fixtures.expectations("live")["hpa"]["min_replicas"]
+
+        def ready() -> bool:
+            status = self.kube.json("get", "deployment", spec.name, "-n", spec.namespace).get("status") or {}
+            return status.get("readyReplicas", 0) >= minimum and not status.get("unavailableReplicas")
+
         try:
             self.kube.rollout(spec.namespace, f"deployment/{spec.name}", timeout=timeout,
                               evidence=self.options.report_dir)
+            # The Deployment sets no replicas (the HPA owns the count), so it rolls out with one pod and
+            # the HPA adds the rest at its next sync: the checks need the minimum it keeps.
+            wait_until(f"{spec.ref('Deployment')} to have the HPA's {minimum} Ready pods", ready,
+                       timeout=min(timeout, 180), interval=2)
         except WaitTimeout as exc:
             # PROBE-01 reports this with its evidence; the other checks still look at what is there.
             self.rollout_error = str(exc)
@@ -117,7 +131,7 @@ class Workload:
         self.wait_rollout(timeout)
 
     def _wait_clients(self, spec: fixtures.Workload) -> None:
-        for namespace in (*spec.client_namespaces, spec.gateway.namespace):
+        for namespace in (*spec.client_namespaces, spec.gateway.namespace, CANARY_NAMESPACE):
             self.kube.wait(f"the pods in {namespace} to be Ready", "--for=condition=Ready", "pods", "--all",
                            "-n", namespace, timeout=WAIT, evidence=self.options.report_dir, namespace=namespace)
 

@@ -1,0 +1,347 @@
+"""TEL: tracing at a bounded rate, trace context carried end to end, token-free access logs, metrics for
+Prometheus only.
+
+PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewriting costs start-up time.
+"""
+
+import json
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conformance import fixtures
+from conformance.errors import ConformanceError, WaitTimeout
+from conformance.live import judge, observe, traces
+from conformance.live import traffic as probe
+from conformance.plugin import holds
+from conformance.static.rules import telemetry
+from conformance.wait import wait_until
+
+static = pytest.mark.static
+
+
+@static
+@pytest.mark.control("TEL-01")
+def test_tracing_on_at_bounded_rate(bundle):
+    """TEL-01: a Telemetry traces cortex-api through the expected provider at a rate within the bounds."""
+    holds(telemetry.tracing_on_at_bounded_rate(bundle))
+
+
+@static
+@pytest.mark.control("TEL-02")
+def test_spans_reach_the_collector(bundle):
+    """TEL-02: the application exports to the collector and the pod's egress lets the spans out."""
+    holds(telemetry.spans_reach_the_collector(bundle))
+
+
+@static
+@pytest.mark.control("TEL-03")
+def test_access_logs_without_tokens(bundle):
+    """TEL-03: access logging is on for cortex-api through a provider whose format leaves out tokens."""
+    holds(telemetry.access_logs_without_tokens(bundle))
+
+
+@static
+@pytest.mark.control("TEL-04")
+def test_metrics_for_prometheus_only(bundle):
+    """TEL-04: exporter-merger merges the sidecar's statistics and only Prometheus may read them."""
+    holds(telemetry.metrics_for_prometheus_only(bundle))
+
+
+# --- live: a real collector (Jaeger v2) receives the spans; the proxies' logs are read back ---------------
+
+live = pytest.mark.live
+TEL = fixtures.expectations("telemetry")
+SERVICES = TEL["tracing"]["services"]
+BODY = '{"model": "cortex-small", "messages": [{"role": "user", "content": "traced"}]}'
+
+
+def _ids() -> tuple[str, str]:
+    return secrets.token_hex(16), secrets.token_hex(8)
+
+
+def _traced_request(live, gateway, *, token: bool = True, parent: tuple[str, str] | None = None,
+                    path: str | None = None):
+    """One request the client asks to trace (x-client-trace-id), optionally inside a trace it started."""
+    headers = {"x-client-trace-id": str(uuid.uuid4())}
+    if parent is not None:
+        headers["traceparent"] = f"00-{parent[0]}-{parent[1]}-01"
+    if token:
+        headers.update(live.workload.tokens.case("valid").headers)
+    route = path or observe.expectations()["gateway"]["api_path"]
+    return gateway.request(route, method="POST", data=BODY, headers=headers,
+                           what="a traceparent and the valid token" if token else "a traceparent, no token")
+
+
+def _spans(live, trace_id: str, predicate, what: str) -> list[traces.Span]:
+    from conformance.live.telemetry import Jaeger
+
+    try:
+        with Jaeger(live.kube) as jaeger:
+            return jaeger.wait_for_trace(trace_id, predicate, TEL["tracing"]["arrive_within_seconds"], what=what)
+    except ConformanceError as exc:
+        pytest.fail(f"Trace {trace_id}: {exc}", pytrace=False)
+
+
+def _one(spans: list[traces.Span], service: str, kind: str) -> traces.Span | None:
+    found = traces.find(spans, service=service, kind=kind)
+    return found[0] if found else None
+
+
+def _chain_gaps(spans: list[traces.Span], trace_id: str, client_span: str | None) -> list[str]:
+    """gateway server -> gateway client -> sidecar server -> application: each the parent of the next."""
+    by_id = {s.span_id: s for s in spans}
+    gateway, sidecar = SERVICES["gateway"], SERVICES["sidecar"]
+    gw_server = _one(spans, gateway, "server")
+    gw_client = next((s for s in traces.find(spans, service=gateway, kind="client")
+                      if gw_server and s.parent_span_id == gw_server.span_id), None)
+    server = _one(spans, sidecar, "server")
+    app = next(iter(traces.find(spans, service=SERVICES["app"])), None)
+    gaps = []
+    if gw_server is None:
+        gaps.append(f"Trace {trace_id}: no server span of the gateway ({gateway})")
+    elif client_span is not None and gw_server.parent_span_id != client_span:
+        gaps.append(f"Trace {trace_id}: the gateway's span has parent {gw_server.parent_span_id}, not the client's "
+                    f"span {client_span}: the gateway restarted the trace")
+    elif client_span is None and not gw_server.is_root:
+        gaps.append(f"Trace {trace_id}: without a traceparent the gateway's span should start the trace, but it "
+                    f"has parent {gw_server.parent_span_id}")
+    if gw_server is not None and gw_client is None:
+        gaps.append(f"Trace {trace_id}: no client span of the gateway under its server span (the call to cortex-api)")
+    if server is None:
+        gaps.append(f"Trace {trace_id}: no server span of cortex-api's sidecar ({sidecar}): the context was dropped "
+                    "between the gateway and the sidecar")
+    elif gw_client is not None and server.parent_span_id != gw_client.span_id:
+        parent = by_id.get(server.parent_span_id or "")
+        gaps.append(f"Trace {trace_id}: the sidecar's span has parent {server.parent_span_id} "
+                    f"({parent.service if parent else 'not in the trace'}), not the gateway's client span")
+    if server is not None and app is None:
+        gaps.append(f"Trace {trace_id}: no span of the application ({SERVICES['app']}): cortex-api dropped or "
+                    "restarted the trace context it received")
+    elif server is not None and app is not None and app.parent_span_id != server.span_id:
+        gaps.append(f"Trace {trace_id}: the application's span has parent {app.parent_span_id}, not the sidecar's "
+                    "span: the context did not reach the application intact")
+    return gaps
+
+
+def _full_chain(spans: list[traces.Span]) -> bool:
+    return bool(traces.find(spans, service=SERVICES["gateway"], kind="server")
+                and traces.find(spans, service=SERVICES["sidecar"], kind="server")
+                and traces.find(spans, service=SERVICES["app"]))
+
+
+@live
+@pytest.mark.control("TEL-01")
+def test_requests_it_heads_are_sampled_within_bounds(live, ready_api_pods, evidence):
+    """TEL-01: of requests reaching cortex-api with no trace decision, its sidecar traces a share within bounds."""
+    from conformance.live.telemetry import Jaeger
+
+    count, bounds = TEL["tracing"]["unforced_requests"], TEL["tracing"]["sampling_percent"]
+    client = observe.expectations()["mtls"]["mesh_client"]
+    marker = secrets.token_hex(8)
+    spec = fixtures.workload()
+    url = (f"http://{spec.name}.{spec.namespace}.svc.cluster.local:8080"
+           f"{observe.expectations()['gateway']['models_path']}?conformance-sampling={marker}")
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    # The mesh client's proxy has no tracing provider and decides nothing (the platform's telemetry), so
+    # cortex-api's sidecar heads these traces and its own rate decides.
+    answered = probe.curl_many_in_pod(live.kube, client["namespace"], client["pod"], url, count,
+                                      headers=live.workload.tokens.case("valid").headers)
+    if answered.get(200, 0) < count * 0.9:
+        pytest.fail(f"{spec.ref('Service')}: only {answered.get(200, 0)} of {count} requests from "
+                    f"{client['namespace']}/{client['pod']} got 200 ({answered}); the sampling cannot be judged",
+                    pytrace=False)
+    # Binomial slack: at the bounds' rates the count stays inside [floor, ceiling] but for one run in 10^4.
+    floor = max(1, int(count * bounds["min"] / 100 / 3))
+    ceiling = int(count * bounds["max"] / 100 * 1.6) + 3
+
+    def ours(found: list[list[traces.Span]]) -> set[str]:
+        return {s.trace_id for trace in found for s in trace if s.service == SERVICES["sidecar"]
+                and s.kind == "server" and marker in s.attributes.get("http.url", "")}
+
+    traced: set[str] = set()
+    try:
+        with Jaeger(live.kube) as jaeger:
+            # Spans flush within a second; read twice, so a late batch still counts.
+            for _ in range(2):
+                time.sleep(2)
+                traced = ours(jaeger.search(SERVICES["sidecar"], since, datetime.now(UTC) + timedelta(seconds=5),
+                                            limit=min(2 * count, 1000)))
+    except ConformanceError as exc:
+        pytest.fail(f"the collector could not be asked for the sampled traces: {exc}", pytrace=False)
+    evidence.append({"note": f"{count} requests with no trace decision; {len(traced)} traced by "
+                             f"{SERVICES['sidecar']} (bounds {bounds['min']}-{bounds['max']} %: {floor} to "
+                             f"{ceiling} accepted)"})
+    if len(traced) < floor:
+        pytest.fail(f"{spec.ref('Deployment')}: {len(traced)} of {count} requests it headed were traced, fewer than "
+                    f"the {bounds['min']} % bound allows: tracing is off, sampled at 0 %, or the spans never reach "
+                    "the collector", pytrace=False)
+    if len(traced) > ceiling:
+        pytest.fail(f"{spec.ref('Deployment')}: {len(traced)} of {count} requests it headed were traced, more than "
+                    f"the {bounds['max']} % bound allows", pytrace=False)
+
+
+@live
+@pytest.mark.control("TEL-02")
+def test_trace_context_runs_into_the_application(live, gateway, ready_api_pods, evidence):
+    """TEL-02: a traced request keeps its trace through the gateway, the sidecar and the application, in order."""
+    trace_id, span_id = _ids()
+    result = _traced_request(live, gateway, parent=(trace_id, span_id))
+    evidence.append(result.evidence())
+    if result.status != 200:
+        pytest.fail(f"{fixtures.workload().ref('Gateway')}: the traced request got "
+                    f"{judge.answered(result.status, result.exit_code)}, expected 200", pytrace=False)
+    spans = _spans(live, trace_id, _full_chain, "the gateway's, the sidecar's and the application's spans")
+    evidence.append({"note": f"trace {trace_id}: {len(spans)} span(s)", "trace_id": trace_id,
+                     "span_tree": traces.span_tree_evidence(spans)})
+    gaps = _chain_gaps(spans, trace_id, span_id)
+    server = _one(spans, SERVICES["sidecar"], "server")
+    if server is not None and server.status_code != 200:
+        gaps.append(f"Trace {trace_id}: the sidecar's span records status {server.status_code}, not 200")
+    gateway_span = _one(spans, SERVICES["gateway"], "server")
+    route_host = f"{fixtures.workload().name}.{fixtures.workload().namespace}.svc.cluster.local"
+    if gateway_span is not None and route_host not in gateway_span.name + gateway_span.attributes.get(
+            "upstream_cluster", ""):
+        gaps.append(f"Trace {trace_id}: the gateway's span does not name the route to {route_host} "
+                    f"(name {gateway_span.name!r})")
+    holds(gaps)
+
+
+@live
+@pytest.mark.control("TEL-02")
+def test_refused_request_is_traced(live, gateway, ready_api_pods, evidence):
+    """TEL-02: a request refused for its token (403) is traced too, with its status, from the gateway to the sidecar."""
+    trace_id, span_id = _ids()
+    result = _traced_request(live, gateway, token=False, parent=(trace_id, span_id))
+    evidence.append(result.evidence())
+    spans = _spans(live, trace_id, lambda s: bool(traces.find(s, service=SERVICES["sidecar"], kind="server")),
+                   "the sidecar's span of the refused request")
+    evidence.append({"trace_id": trace_id, "span_tree": traces.span_tree_evidence(spans)})
+    server = _one(spans, SERVICES["sidecar"], "server")
+    gaps = [g for g in _chain_gaps(spans, trace_id, span_id) if "application" not in g]
+    if server is not None and server.status_code not in (401, 403):
+        gaps.append(f"Trace {trace_id}: the refused request's sidecar span records status {server.status_code}, "
+                    "not the refusal")
+    holds(gaps)
+
+
+@live
+@pytest.mark.control("TEL-02")
+def test_untraced_client_starts_a_trace_at_the_gateway(live, gateway, ready_api_pods, evidence):
+    """TEL-02: without a traceparent the gateway starts the trace, and the sidecar and application continue it."""
+    result = _traced_request(live, gateway)
+    evidence.append(result.evidence())
+    try:
+        received = json.loads(result.body)["standin"]["traceparent"]
+        trace_id = received.split("-")[1]
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError):
+        pytest.fail(f"{fixtures.workload().ref('Deployment')}: the application received no traceparent "
+                    f"({judge.answered(result.status, result.exit_code)}): the mesh did not start a trace",
+                    pytrace=False)
+    spans = _spans(live, trace_id, _full_chain, "the gateway's, the sidecar's and the application's spans")
+    evidence.append({"trace_id": trace_id, "span_tree": traces.span_tree_evidence(spans)})
+    holds(_chain_gaps(spans, trace_id, None))
+
+
+def _proxy_logs(live, since_seconds: int) -> list[tuple[str, str]]:
+    """(where, line) of the gateway's and cortex-api's sidecars' recent access logs."""
+    spec = fixtures.workload()
+    lines = []
+    for namespace, selector, container in ((spec.gateway.namespace, ",".join(f"{k}={v}" for k, v in
+                                                                            spec.gateway.labels.items()), None),
+                                           (spec.namespace, spec.selector, "istio-proxy")):
+        pods = live.kube.json("get", "pods", "-n", namespace, "-l", selector)["items"]
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            args = ["logs", name, "-n", namespace, f"--since={since_seconds}s"]
+            args += ["-c", container] if container else []
+            found = live.kube.run(*args, check=False, timeout=60)
+            lines += [(f"{namespace}/{name}", line) for line in found.stdout.splitlines()]
+    return lines
+
+
+@live
+@pytest.mark.control("TEL-03")
+def test_access_logs_carry_the_request_not_the_token(live, gateway, ready_api_pods, evidence):
+    """TEL-03: the gateway's and the sidecar's access logs record the request and its status, never its tokens."""
+    trace_id, span_id = _ids()
+    canary = f"eyJhbGciOiJIUzI1NiJ9.{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(16)}"
+    valid = live.workload.tokens.case("valid")
+    bearer = valid.headers["Authorization"].split(" ", 1)[1]
+    path = f"{observe.expectations()['gateway']['models_path']}?access_token={canary}"
+    result = gateway.request(path, headers={**valid.headers, "traceparent": f"00-{trace_id}-{span_id}-01",
+                                            "x-client-trace-id": str(uuid.uuid4())},
+                             what="the valid token, and a canary token in the query")
+    evidence.append(result.evidence())
+    bound = TEL["access_logging"]["appear_within_seconds"]
+    logged: dict[str, list[str]] = {}
+
+    def both_logged() -> bool:
+        logged.clear()
+        for where, line in _proxy_logs(live, bound + 60):
+            if trace_id in line or canary in line or bearer in line:
+                logged.setdefault(where.split("/")[0], []).append(line)
+        return len(logged) >= 2
+
+    try:
+        wait_until(f"access log lines of the request (trace {trace_id}) from the gateway and the sidecar",
+                   both_logged, timeout=bound, interval=2)
+    except WaitTimeout as exc:
+        holds([f"{fixtures.workload().ref('Deployment')}: {exc}; found lines in "
+               f"{', '.join(sorted(logged)) or 'neither'}"])
+    gaps = []
+    for namespace, lines in sorted(logged.items()):
+        for line in lines:
+            if bearer in line or canary in line or "Bearer " in line:
+                gaps.append(f"Access log of {namespace}: a line of the request carries a token (trace {trace_id})")
+            elif str(result.status or "") not in line.split():
+                gaps.append(f"Access log of {namespace}: the line of the request does not record its status "
+                            f"{result.status}")
+    evidence.append({"note": f"{sum(len(v) for v in logged.values())} access log line(s) of trace {trace_id} in "
+                             f"{', '.join(sorted(logged))}; tokens checked absent (values never printed)"})
+    holds(sorted(set(gaps)))
+
+
+def _scrape(live, client: dict[str, str]):
+    spec = fixtures.workload()
+    metrics = TEL["metrics"]
+    url = f"http://{spec.name}.{spec.namespace}.svc.cluster.local:{metrics['port']}{metrics['path']}"
+    return probe.curl_in_pod(live.kube, client["namespace"], client["pod"], url, timeout=10)
+
+
+@live
+@pytest.mark.control("TEL-04")
+def test_prometheus_scrapes_mesh_and_app_metrics(live, ready_api_pods, evidence):
+    """TEL-04: Prometheus's identity scrapes the merged metrics: the application's and the mesh's request metrics."""
+    metrics = TEL["metrics"]
+    result = _scrape(live, metrics["scraper"])
+    names = sorted({line.split("{")[0].split()[0] for line in result.body.splitlines()
+                    if line and not line.startswith("#")})
+    evidence.append({**result.evidence(), "note": f"{len(names)} metric names", "metrics": names[:200]})
+    where = f"{fixtures.workload().ref('Service')} port {metrics['port']}"
+    if result.status != 200:
+        pytest.fail(f"{where}: Prometheus's identity got {judge.answered(result.status, result.exit_code)}, "
+                    "expected 200", pytrace=False)
+    wanted = [*metrics["app_metrics"], *metrics["mesh_request_metrics"][live.images.source]]
+    missing = [m for m in wanted if m not in names]
+    holds([f"{where}: the merged metrics lack {m}" for m in missing])
+
+
+@live
+@pytest.mark.control("TEL-04")
+def test_other_identity_refused_the_metrics(live, ready_api_pods, evidence):
+    """TEL-04: a mesh identity other than Prometheus's, admitted by the NetworkPolicy, gets no metrics."""
+    metrics = TEL["metrics"]
+    result = _scrape(live, metrics["impostor"])
+    evidence.append(result.evidence())
+    if result.status == 200 or (result.status is None and result.exit_code == 0):
+        pytest.fail(f"{fixtures.workload().ref('Service')} port {metrics['port']}: identity "
+                    f"{metrics['impostor']['namespace']}/{metrics['impostor']['pod']} read the metrics "
+                    f"(HTTP {result.status})", pytrace=False)
+    if result.status != 403:
+        pytest.fail(f"{fixtures.workload().ref('Service')} port {metrics['port']}: the other identity got "
+                    f"{judge.answered(result.status, result.exit_code)}, not the mesh's refusal 403: the probe "
+                    "never reached the AuthorizationPolicy", pytrace=False)

@@ -195,9 +195,14 @@ def _conformance(session: nox.Session, *extra: str) -> None:
 
 @nox.session(default=False)
 def cluster(session: nox.Session) -> None:
-    """Create or reuse the kind cluster with Istio, a dev-mode Vault and metrics-server (kept)."""
+    """Create or reuse the kind cluster with Istio, Vault, the collector and metrics-server (kept)."""
     _install(session, "live")
     session.run("python", "-m", "conformance.live.environment", "up", *session.posargs)
+    # The unit tests that need a cluster (a stuck pod must end a rollout wait early) run here, where one is.
+    kubeconfig = Path(os.environ.get("CORTEX_CONFORMANCE_CACHE", Path.home() / ".cache" / "cortex-conformance"))
+    session.run("python", "-m", "pytest", "tests/test_istio_waits.py", "-q", "-p", "no:cacheprovider",
+                env={"CORTEX_KUBECONFIG": str(kubeconfig / "clusters" / "cortex-conformance" / "kubeconfig"),
+                     "CORTEX_KUBE_CONTEXT": "kind-cortex-conformance"})
 
 
 @nox.session(default=False)

@@ -49,6 +49,7 @@ def live(request: pytest.FixtureRequest, run_state):
             run_state.environment = env.describe()
             for name, seconds in env.phases.items():
                 run_state.add_phase(name, seconds)
+            run_state.environment_seconds = sum(env.phases.values())
         yield env
     finally:
         try:
@@ -105,3 +106,14 @@ def ready_api_pods(api_pods) -> list[dict[str, Any]]:
 def admitted(api_pods) -> list[PodTemplate]:
     """The cortex-api pods as admitted, as pod templates the static rules understand."""
     return [observe.as_template(p) for p in api_pods]
+
+
+@pytest.fixture(scope="session")
+def experiments(request: pytest.FixtureRequest, live):
+    """The disruptive experiments (conformance.live.experiments) of the controls this run selected, made
+    once and together; each disruptive check judges its own record."""
+    from conformance.live import experiments as lab
+    from conformance.plugin.state import control_of
+
+    wanted = {control_of(item) for item in request.session.items} & set(lab.EXPERIMENTS)
+    return lab.run(live, wanted)

@@ -3,17 +3,13 @@
 PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewriting costs start-up time.
 """
 
-import json
 
 import pytest
 
 from conformance import fixtures
-from conformance.errors import WaitTimeout
-from conformance.live import judge, observe
-from conformance.live.traffic import in_parallel
+from conformance.live import observe
 from conformance.plugin import holds
 from conformance.static.rules import availability
-from conformance.wait import wait_until
 
 static = pytest.mark.static
 
@@ -68,47 +64,10 @@ def test_endpoints_match_ready_pods(live, evidence):
     holds(gaps)
 
 
-def _evict(live, pod: str) -> int:
-    """POST the pod's eviction (what `kubectl drain` does): 201 granted, 429 refused by a budget."""
-    namespace = fixtures.workload().namespace
-    body = json.dumps({"apiVersion": "policy/v1", "kind": "Eviction",
-                       "metadata": {"name": pod, "namespace": namespace}})
-    result = live.kube.run("create", "--raw", f"/api/v1/namespaces/{namespace}/pods/{pod}/eviction", "-f", "-",
-                           input=body, check=False, timeout=30)
-    if result.returncode == 0:
-        return 201
-    text = result.stderr
-    for status, words in ((429, ("TooManyRequests", "429", "disruption budget")), (404, ("NotFound",)),
-                          (403, ("Forbidden",)), (500, ("InternalError",))):
-        if any(w in text for w in words):
-            return status
-    return 0
-
-
 @live
 @pytest.mark.control("AVAIL-01")
-def test_budget_refuses_evictions_beyond_it(live, ready_api_pods, evidence):
+def test_budget_refuses_evictions_beyond_it(experiments, evidence):
     """AVAIL-01: evicting every Ready cortex-api pod at once, the API grants exactly the budget and refuses the rest."""
-    spec = fixtures.workload()
-    expected = observe.expectations()["availability"]
-    pdb = spec.ref("PodDisruptionBudget")
-    names = [p["metadata"]["name"] for p in ready_api_pods]
-    budgets = live.kube.json("get", "pdb", "-n", spec.namespace)["items"]
-    for budget in budgets:
-        # A budget the disruption controller has not computed yet refuses everything for that reason alone.
-        wait_until(f"PodDisruptionBudget {spec.namespace}/{budget['metadata']['name']} to be computed",
-                   lambda b=budget: live.kube.json("get", "pdb", b["metadata"]["name"], "-n", spec.namespace)
-                   .get("status", {}).get("observedGeneration") == b["metadata"]["generation"], timeout=30)
-    answers = dict(zip(names, in_parallel([lambda n=n: _evict(live, n) for n in names]), strict=True))
-    evidence.append({"command": f"POST /api/v1/namespaces/{spec.namespace}/pods/<each of {len(names)} pods>/eviction "
-                                "(all at once)",
-                     "note": ", ".join(f"{n}: {s or 'error'}" for n, s in sorted(answers.items()))
-                     + f"; budgets in the namespace: {', '.join(b['metadata']['name'] for b in budgets) or 'none'}"})
-    gaps = judge.eviction_gaps(pdb, answers, expected["evictions_granted_at_once"])
-    try:
-        wait_until(f"{spec.ref('Deployment')} to have {len(names)} Ready pods again after the evictions",
-                   lambda: sum(observe.is_ready(p) for p in observe.api_pods(live.kube)) >= len(names),
-                   timeout=expected["recover_within_seconds"], interval=2)
-    except WaitTimeout as exc:
-        gaps.append(f"{spec.ref('Deployment')}: {exc}")
-    holds(gaps)
+    record = experiments["eviction"]
+    evidence += record.evidence
+    holds(record.gaps)

@@ -4,14 +4,13 @@ PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewri
 """
 
 import contextlib
-import time
 
 import pytest
 
 from conformance import fixtures
 from conformance.errors import WaitTimeout
-from conformance.live import diagnose, judge, observe
-from conformance.live.traffic import in_parallel, pod_exec
+from conformance.live import experiments as lab
+from conformance.live import judge, observe
 from conformance.plugin import holds
 from conformance.static.rules import scaling
 from conformance.wait import wait_until
@@ -46,18 +45,13 @@ live = pytest.mark.live
 HPA = observe.expectations()["hpa"]
 
 
-def _cpu_utilisation(hpa: dict) -> int | None:
-    for metric in (hpa.get("status") or {}).get("currentMetrics") or []:
-        resource = metric.get("resource") or {}
-        if resource.get("name") == "cpu":
-            return (resource.get("current") or {}).get("averageUtilization")
-    return None
-
-
-def _metrics_blocker(live) -> str | None:
-    """An unavailable metrics API, found in seconds, instead of waiting out the whole bound for it."""
-    found = [b for b in diagnose.blockers(live.kube) if "metrics" in b]
-    return "; ".join(found) or None
+def _cannot_compute(live) -> str | None:
+    """What makes waiting for the HPA's first reading pointless: the metrics API is down, or a container
+    has no CPU request (the HPA says so and will keep saying so)."""
+    condition = observe.condition(observe.hpa(live.kube), "ScalingActive")
+    if condition.get("status") == "False" and "missing request" in (condition.get("message") or ""):
+        return condition["message"]
+    return lab.metrics_blocker(live)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +63,8 @@ def scaling_active(live):
     with contextlib.suppress(WaitTimeout):
         wait_until(f"{name} to report ScalingActive and a CPU utilisation",
                    lambda: observe.condition(observe.hpa(live.kube), "ScalingActive").get("status") == "True"
-                   and _cpu_utilisation(observe.hpa(live.kube)) is not None,
-                   timeout=HPA["metrics_within_seconds"], interval=5, fail=lambda: _metrics_blocker(live))
+                   and lab.cpu_utilisation(observe.hpa(live.kube)) is not None,
+                   timeout=HPA["metrics_within_seconds"], interval=5, fail=lambda: _cannot_compute(live))
     return observe.hpa(live.kube)
 
 
@@ -84,10 +78,13 @@ def test_hpa_scaling_active(live, scaling_active, evidence):
                      "note": f"ScalingActive={condition.get('status')} ({condition.get('reason')}: "
                              f"{condition.get('message', '')[:160]})"})
     gaps = judge.replica_gaps(name, scaling_active.get("spec") or {}, HPA, fixtures.workload().name)
+    blocker = lab.metrics_blocker(live)
     if condition.get("status") != "True":
-        blocker = _metrics_blocker(live)
         gaps.append(f"{name}: ScalingActive is {condition.get('status')} ({condition.get('reason')}: "
                     f"{condition.get('message')})" + (f"; {blocker}" if blocker else ""))
+    elif blocker:
+        # The condition is the HPA's last success; with the metrics API gone it cannot read anything now.
+        gaps.append(f"{name}: it cannot read metrics: {blocker}")
     holds(gaps)
 
 
@@ -95,12 +92,15 @@ def test_hpa_scaling_active(live, scaling_active, evidence):
 @pytest.mark.control("HPA-02")
 def test_hpa_reads_cpu(live, scaling_active, evidence):
     """HPA-02: the HPA computes CPU utilisation, so every container (sidecars included) requests CPU."""
-    utilisation = _cpu_utilisation(scaling_active)
+    utilisation = lab.cpu_utilisation(scaling_active)
     evidence.append({"command": f"kubectl get hpa -n {fixtures.workload().namespace} -o json",
                      "note": f"current CPU utilisation {utilisation}%"})
+    blocker = lab.metrics_blocker(live)
+    if utilisation is not None and blocker:
+        pytest.fail(f"{fixtures.workload().ref('HorizontalPodAutoscaler')}: the CPU utilisation {utilisation}% is "
+                    f"the last one read; none can be read now: {blocker}", pytrace=False)
     if utilisation is None:
         able = observe.condition(scaling_active, "ScalingActive")
-        blocker = _metrics_blocker(live)
         pytest.fail(f"{fixtures.workload().ref('HorizontalPodAutoscaler')}: CPU utilisation is <unknown> "
                     f"({able.get('message', 'no condition message')})" + (f"; {blocker}" if blocker else ""),
                     pytrace=False)
@@ -108,44 +108,8 @@ def test_hpa_reads_cpu(live, scaling_active, evidence):
 
 @live
 @pytest.mark.control("HPA-03")
-def test_load_scales_up(live, scaling_active, ready_api_pods, evidence):
+def test_load_scales_up(experiments, evidence):
     """HPA-03: CPU load on the pods raises the replica count above the minimum, within the bound and the maximum."""
-    spec = fixtures.workload()
-    name = spec.ref("HorizontalPodAutoscaler")
-    start, peak = HPA["min_replicas"], {"utilisation": 0, "desired": 0}
-    pods = [p["metadata"]["name"] for p in ready_api_pods]
-
-    def burn(seconds: int) -> list:
-        return in_parallel([lambda pod=pod: pod_exec(live.kube, spec.namespace, pod, ["/standin", "ctl", "burn",
-                                                                                     "--seconds", str(seconds)],
-                                                     container=spec.name) for pod in pods])
-
-    def scaled() -> bool:
-        status = observe.hpa(live.kube).get("status") or {}
-        peak["utilisation"] = max(peak["utilisation"], _cpu_utilisation({"status": status}) or 0)
-        peak["desired"] = max(peak["desired"], int(status.get("desiredReplicas", 0)))
-        return peak["desired"] > start and peak["utilisation"] > HPA["target_cpu_utilization"]
-
-    began = time.monotonic()
-    started = burn(HPA["burn_seconds"])
-    failed = [f"Pod {spec.namespace}/{pod}: the load did not start ({r.stderr.strip()[-120:]})"
-              for pod, r in zip(pods, started, strict=True) if r.returncode != 0]
-    if failed:
-        burn(0)
-        holds(failed)
-    try:
-        wait_until(f"{name} to see the load (CPU above {HPA['target_cpu_utilization']}%) and scale above {start}",
-                   scaled, timeout=HPA["scale_up_within_seconds"], interval=5, fail=lambda: _metrics_blocker(live))
-    except WaitTimeout as exc:
-        pytest.fail(f"{name}: {exc} (peak CPU {peak['utilisation']}%, peak desiredReplicas {peak['desired']})",
-                    pytrace=False)
-    finally:
-        burn(0)
-    evidence.append({"command": f"kubectl exec <each of {len(pods)} cortex-api pods> -c {spec.name} -- "
-                                "/standin ctl burn --seconds N",
-                     "note": f"CPU up to {peak['utilisation']}%, desiredReplicas {start} -> {peak['desired']} after "
-                             f"{round(time.monotonic() - began)}s (bound {HPA['scale_up_within_seconds']}s, "
-                             f"max {HPA['max_replicas']})"})
-    if peak["desired"] > HPA["max_replicas"]:
-        pytest.fail(f"{name}: desiredReplicas reached {peak['desired']}, above the maximum {HPA['max_replicas']}",
-                    pytrace=False)
+    record = experiments["load"]
+    evidence += record.evidence
+    holds(record.gaps)

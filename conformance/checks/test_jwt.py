@@ -7,6 +7,7 @@ import pytest
 
 from conformance import fixtures
 from conformance.live import judge, observe
+from conformance.live.traffic import in_parallel
 from conformance.plugin import holds
 from conformance.static.rules import jwt
 
@@ -44,19 +45,28 @@ PRINCIPAL_CASES = {c["name"] for c in CASES if c.get("token") == "none" or c.get
 BODY = '{"model": "cortex-small", "messages": [{"role": "user", "content": "conformance"}]}'
 
 
-@pytest.fixture(scope="session")
-def observed() -> dict[str, dict]:
-    """Each token case's status as seen so far in this run, for the JWT matrix of the report."""
-    return {}
+@pytest.fixture(scope="module")
+def answers(live, gateway, record_matrix) -> dict:
+    """Every token case sent through the gateway at once (each a request of its own), and the JWT matrix."""
+    path = observe.expectations()["gateway"]["api_path"]
+
+    def send(name: str):
+        case = live.workload.tokens.case(name)
+        return gateway.request(path, method="POST", data=BODY, headers=case.headers, query=case.query,
+                               what=f"the {name} token")
+
+    names = [c["name"] for c in CASES]
+    results = dict(zip(names, in_parallel([lambda n=n: send(n) for n in names]), strict=True))
+    record_matrix("jwt", "live", "dev", [
+        {"case": n, "expected": live.workload.tokens.case(n).status,
+         "observed": r.status or f"exit {r.exit_code}"} for n, r in results.items()])
+    return results
 
 
-def _send(live, gateway, record_matrix, evidence, observed, name: str) -> None:
+def _send(live, answers, evidence, name: str) -> None:
     case = live.workload.tokens.case(name)
-    result = gateway.request(observe.expectations()["gateway"]["api_path"], method="POST", data=BODY,
-                             headers=case.headers, query=case.query, what=f"the {name} token")
+    result = answers[name]
     evidence.append(result.evidence())
-    observed[name] = {"case": name, "expected": case.status, "observed": result.status or f"exit {result.exit_code}"}
-    record_matrix("jwt", "live", "dev", [observed[c["name"]] for c in CASES if c["name"] in observed])
     if result.status != case.status:
         got = judge.answered(result.status, result.exit_code)
         pytest.fail(f"{fixtures.workload().ref('Gateway')}: token case {name} got {got}, expected {case.status} "
@@ -66,14 +76,14 @@ def _send(live, gateway, record_matrix, evidence, observed, name: str) -> None:
 @live
 @pytest.mark.control("JWT-01")
 @pytest.mark.parametrize("name", [c["name"] for c in CASES if c["name"] not in PRINCIPAL_CASES])
-def test_bad_token_rejected(live, gateway, record_matrix, evidence, observed, name):
+def test_bad_token_rejected(live, answers, evidence, name):
     """JWT-01: a token the verifier must refuse gets exactly its status from jwt.yaml through the gateway."""
-    _send(live, gateway, record_matrix, evidence, observed, name)
+    _send(live, answers, evidence, name)
 
 
 @live
 @pytest.mark.control("JWT-02")
 @pytest.mark.parametrize("name", [c["name"] for c in CASES if c["name"] in PRINCIPAL_CASES])
-def test_principal_required(live, gateway, record_matrix, evidence, observed, name):
+def test_principal_required(live, answers, evidence, name):
     """JWT-02: no usable token is refused by the AuthorizationPolicy; only the valid token gets through."""
-    _send(live, gateway, record_matrix, evidence, observed, name)
+    _send(live, answers, evidence, name)

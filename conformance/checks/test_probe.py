@@ -3,17 +3,14 @@
 PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewriting costs start-up time.
 """
 
-import contextlib
 
 import pytest
 
 from conformance import fixtures
 from conformance.errors import WaitTimeout
 from conformance.live import observe
-from conformance.live.traffic import in_parallel, pod_exec
 from conformance.plugin import holds
 from conformance.static.rules import health
-from conformance.wait import wait_until
 
 static = pytest.mark.static
 
@@ -51,18 +48,6 @@ def test_liveness_timing_sane(bundle):
 live = pytest.mark.live
 
 
-class _CtlFailed(Exception):
-    """The stand-in's control command failed: the experiment could not be made."""
-
-
-def _ctl(live, pod: str, *words: str) -> None:
-    result = pod_exec(live.kube, fixtures.workload().namespace, pod, ["/standin", "ctl", *words],
-                      container=fixtures.workload().name)
-    if result.returncode != 0:
-        raise _CtlFailed(f"Pod {fixtures.workload().namespace}/{pod}: standin ctl {' '.join(words)} failed: "
-                         f"{result.stderr.strip()}")
-
-
 @live
 @pytest.mark.control("PROBE-01")
 def test_pods_ready(live, evidence):
@@ -94,79 +79,19 @@ def test_pods_ready(live, evidence):
     holds(gaps)
 
 
-def _readiness_toggle(live, pod: dict) -> tuple[list[str], dict]:
-    """PROBE-03's experiment: fail readiness, see the pod leave the endpoints, recover, see it rejoin."""
-    service = fixtures.workload().ref("Service")
-    bound = observe.expectations()["probe"]["endpoint_change_within_seconds"]
-    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
-    evidence = {"command": f"kubectl exec {name} -c cortex-api -- /standin ctl readiness fail|ok"}
-    try:
-        _ctl(live, name, "readiness", "fail")
-        try:
-            wait_until(f"{ip} ({name}) to leave the endpoints of {service}",
-                       lambda: ip not in observe.endpoint_addresses(live.kube), timeout=bound, interval=1)
-        finally:
-            _ctl(live, name, "readiness", "ok")
-        wait_until(f"{ip} ({name}) to rejoin the endpoints of {service}",
-                   lambda: ip in observe.endpoint_addresses(live.kube), timeout=bound, interval=1)
-    except (WaitTimeout, _CtlFailed) as exc:
-        return [f"{service}: {exc}"], evidence
-    return [], {**evidence, "exit_code": 0, "note": f"left and rejoined the endpoints within {bound}s"}
-
-
-def _liveness_restart(live, pod: dict) -> tuple[list[str], dict]:
-    """PROBE-04's experiment: fail liveness, see that container restart and come back Ready."""
-    spec = fixtures.workload()
-    bound = observe.expectations()["probe"]["restart_within_seconds"]
-    name = pod["metadata"]["name"]
-    before = observe.container_restarts(pod, spec.name)
-    evidence = {"command": f"kubectl exec {name} -c {spec.name} -- /standin ctl liveness fail"}
-
-    def restarted() -> bool:
-        current = live.kube.json("get", "pod", name, "-n", spec.namespace)
-        return observe.container_restarts(current, spec.name) > before and observe.is_ready(current)
-
-    try:
-        _ctl(live, name, "liveness", "fail")
-        wait_until(f"container {spec.name} of Pod {spec.namespace}/{name} to restart and be Ready again", restarted,
-                   timeout=bound, interval=2)
-    except (WaitTimeout, _CtlFailed) as exc:
-        with contextlib.suppress(_CtlFailed):
-            _ctl(live, name, "liveness", "ok")
-        return [f"Pod {spec.namespace}/{name}: {exc}"], evidence
-    return [], {**evidence, "exit_code": 0, "note": f"restartCount went above {before} within {bound}s"}
-
-
-@pytest.fixture(scope="module")
-def toggled(live) -> dict[str, tuple[list[str], dict]]:
-    """Both probe experiments at once, on two different pods: each waits on the kubelet's probe periods,
-    so together they take the longer of the two. With one Ready pod they run one after the other."""
-    pods = [p for p in observe.api_pods(live.kube) if observe.is_ready(p)]
-    if not pods:
-        nothing = ([f"{fixtures.workload().ref('Deployment')}: no Ready pod to test on"], {})
-        return {"readiness": nothing, "liveness": nothing}
-    if len(pods) >= 2:
-        readiness, liveness = in_parallel([lambda: _readiness_toggle(live, pods[0]),
-                                           lambda: _liveness_restart(live, pods[-1])])
-    else:
-        readiness = _readiness_toggle(live, pods[0])
-        liveness = _liveness_restart(live, observe.api_pods(live.kube)[0])
-    return {"readiness": readiness, "liveness": liveness}
-
-
 @live
 @pytest.mark.control("PROBE-03")
-def test_failing_readiness_leaves_endpoints(toggled, evidence):
+def test_failing_readiness_leaves_endpoints(experiments, evidence):
     """PROBE-03: a failing readiness takes the pod out of the Service's endpoints; recovery puts it back."""
-    gaps, item = toggled["readiness"]
-    evidence.append(item)
-    holds(gaps)
+    record = experiments["readiness"]
+    evidence += record.evidence
+    holds(record.gaps)
 
 
 @live
 @pytest.mark.control("PROBE-04")
-def test_failing_liveness_restarts_container(toggled, evidence):
+def test_failing_liveness_restarts_container(experiments, evidence):
     """PROBE-04: a failing liveness probe restarts that container, which then comes back Ready."""
-    gaps, item = toggled["liveness"]
-    evidence.append(item)
-    holds(gaps)
+    record = experiments["liveness"]
+    evidence += record.evidence
+    holds(record.gaps)

@@ -17,6 +17,7 @@ from conformance.errors import ConformanceError, WaitTimeout
 from conformance.live import judge, observe, traces
 from conformance.live import traffic as probe
 from conformance.plugin import holds
+from conformance.plugin.together import replay, together
 from conformance.static.rules import telemetry
 from conformance.wait import wait_until
 
@@ -133,9 +134,7 @@ def _full_chain(spans: list[traces.Span]) -> bool:
                 and traces.find(spans, service=SERVICES["app"]))
 
 
-@live
-@pytest.mark.control("TEL-01")
-def test_requests_it_heads_are_sampled_within_bounds(live, ready_api_pods, evidence):
+def _sampling(live, gateway, evidence):
     """TEL-01: of requests reaching cortex-api with no trace decision, its sidecar traces a share within bounds."""
     from conformance.live.telemetry import Jaeger
 
@@ -184,9 +183,7 @@ def test_requests_it_heads_are_sampled_within_bounds(live, ready_api_pods, evide
                     f"the {bounds['max']} % bound allows", pytrace=False)
 
 
-@live
-@pytest.mark.control("TEL-02")
-def test_trace_context_runs_into_the_application(live, gateway, ready_api_pods, evidence):
+def _chain(live, gateway, evidence):
     """TEL-02: a traced request keeps its trace through the gateway, the sidecar and the application, in order."""
     trace_id, span_id = _ids()
     result = _traced_request(live, gateway, parent=(trace_id, span_id))
@@ -210,9 +207,7 @@ def test_trace_context_runs_into_the_application(live, gateway, ready_api_pods, 
     holds(gaps)
 
 
-@live
-@pytest.mark.control("TEL-02")
-def test_refused_request_is_traced(live, gateway, ready_api_pods, evidence):
+def _refused(live, gateway, evidence):
     """TEL-02: a request refused for its token (403) is traced too, with its status, from the gateway to the sidecar."""
     trace_id, span_id = _ids()
     result = _traced_request(live, gateway, token=False, parent=(trace_id, span_id))
@@ -228,9 +223,7 @@ def test_refused_request_is_traced(live, gateway, ready_api_pods, evidence):
     holds(gaps)
 
 
-@live
-@pytest.mark.control("TEL-02")
-def test_untraced_client_starts_a_trace_at_the_gateway(live, gateway, ready_api_pods, evidence):
+def _untraced(live, gateway, evidence):
     """TEL-02: without a traceparent the gateway starts the trace, and the sidecar and application continue it."""
     result = _traced_request(live, gateway)
     evidence.append(result.evidence())
@@ -263,9 +256,7 @@ def _proxy_logs(live, since_seconds: int) -> list[tuple[str, str]]:
     return lines
 
 
-@live
-@pytest.mark.control("TEL-03")
-def test_access_logs_carry_the_request_not_the_token(live, gateway, ready_api_pods, evidence):
+def _access_log(live, gateway, evidence):
     """TEL-03: the gateway's and the sidecar's access logs record the request and its status, never its tokens."""
     trace_id, span_id = _ids()
     canary = f"eyJhbGciOiJIUzI1NiJ9.{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(16)}"
@@ -312,9 +303,7 @@ def _scrape(live, client: dict[str, str]):
     return probe.curl_in_pod(live.kube, client["namespace"], client["pod"], url, timeout=10)
 
 
-@live
-@pytest.mark.control("TEL-04")
-def test_prometheus_scrapes_mesh_and_app_metrics(live, ready_api_pods, evidence):
+def _scraped(live, gateway, evidence):
     """TEL-04: Prometheus's identity scrapes the merged metrics: the application's and the mesh's request metrics."""
     metrics = TEL["metrics"]
     result = _scrape(live, metrics["scraper"])
@@ -330,9 +319,7 @@ def test_prometheus_scrapes_mesh_and_app_metrics(live, ready_api_pods, evidence)
     holds([f"{where}: the merged metrics lack {m}" for m in missing])
 
 
-@live
-@pytest.mark.control("TEL-04")
-def test_other_identity_refused_the_metrics(live, ready_api_pods, evidence):
+def _refused_metrics(live, gateway, evidence):
     """TEL-04: a mesh identity other than Prometheus's, admitted by the NetworkPolicy, gets no metrics."""
     metrics = TEL["metrics"]
     result = _scrape(live, metrics["impostor"])
@@ -345,3 +332,63 @@ def test_other_identity_refused_the_metrics(live, ready_api_pods, evidence):
         pytest.fail(f"{fixtures.workload().ref('Service')} port {metrics['port']}: the other identity got "
                     f"{judge.answered(result.status, result.exit_code)}, not the mesh's refusal 403: the probe "
                     "never reached the AuthorizationPolicy", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def observed(live, gateway):
+    """Every TEL check's requests, waits for spans and log lines, and scrapes, made at once."""
+    if not any(observe.is_ready(p) for p in observe.api_pods(live.kube)):
+        pytest.fail(f"{fixtures.workload().ref('Deployment')}: no Ready pod, so nothing could be observed",
+                    pytrace=False)
+    bodies = {"sampling": _sampling, "chain": _chain, "refused": _refused, "untraced": _untraced,
+              "access_log": _access_log, "scraped": _scraped, "refused_metrics": _refused_metrics}
+    return together({name: (lambda e, body=body: body(live, gateway, e)) for name, body in bodies.items()})
+
+
+@live
+@pytest.mark.control("TEL-01")
+def test_requests_it_heads_are_sampled_within_bounds(observed, evidence):
+    """TEL-01: of requests reaching cortex-api with no trace decision, its sidecar traces a share within bounds."""
+    replay(observed["sampling"], evidence)
+
+
+@live
+@pytest.mark.control("TEL-02")
+def test_trace_context_runs_into_the_application(observed, evidence):
+    """TEL-02: a traced request keeps its trace through the gateway, the sidecar and the application, in order."""
+    replay(observed["chain"], evidence)
+
+
+@live
+@pytest.mark.control("TEL-02")
+def test_refused_request_is_traced(observed, evidence):
+    """TEL-02: a request refused for its token (403) is traced too, with its status, from the gateway to the sidecar."""
+    replay(observed["refused"], evidence)
+
+
+@live
+@pytest.mark.control("TEL-02")
+def test_untraced_client_starts_a_trace_at_the_gateway(observed, evidence):
+    """TEL-02: without a traceparent the gateway starts the trace, and the sidecar and application continue it."""
+    replay(observed["untraced"], evidence)
+
+
+@live
+@pytest.mark.control("TEL-03")
+def test_access_logs_carry_the_request_not_the_token(observed, evidence):
+    """TEL-03: the gateway's and the sidecar's access logs record the request and its status, never its tokens."""
+    replay(observed["access_log"], evidence)
+
+
+@live
+@pytest.mark.control("TEL-04")
+def test_prometheus_scrapes_mesh_and_app_metrics(observed, evidence):
+    """TEL-04: Prometheus's identity scrapes the merged metrics: the application's and the mesh's request metrics."""
+    replay(observed["scraped"], evidence)
+
+
+@live
+@pytest.mark.control("TEL-04")
+def test_other_identity_refused_the_metrics(observed, evidence):
+    """TEL-04: a mesh identity other than Prometheus's, admitted by the NetworkPolicy, gets no metrics."""
+    replay(observed["refused_metrics"], evidence)

@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", action="append", choices=sorted({s.group for s in stage.REGISTRY.values()}),
                         help="build every stage of this group")
     parser.add_argument("--list", action="store_true", help="list the stages and exit")
+    parser.add_argument("--kubernetes", metavar="MINOR", help="the Kubernetes minor to build (default: the pinned one)")
+    parser.add_argument("--istio", metavar="RELEASE", help="the Istio release to build (default: versions.yaml's)")
     parser.add_argument("--bench", action="store_true",
                         help="run the selection twice and report cold (recorded) and warm times as JSON too")
     parser.add_argument("--image-set", type=Path, default=None, metavar="PATH",
@@ -84,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     def act() -> None:
+        from conformance import fixtures
+
+        fixtures.select(args.kubernetes, args.istio)
         names = _selected(args)
         dockerd.start()
         started = time.monotonic()

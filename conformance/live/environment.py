@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -82,6 +83,8 @@ class Environment:
 
     def down(self) -> None:
         """Undo the phases in reverse; with --keep, keep everything and say where it is."""
+        # The work directory holds the run's private keys (the gateway's, the CA's): it goes, whatever else stays.
+        shutil.rmtree(self.work, ignore_errors=True)
         if self.options.keep:
             kubeconfig = self.cluster_phase.kind.kubeconfig if self.cluster_phase and self.cluster_phase.kind else None
             self.progress(f"keeping the cluster and namespaces (--keep); kubeconfig: {kubeconfig or 'your own'}")

@@ -7,9 +7,10 @@ import pytest
 from conformance import controls
 from conformance.plugin.state import control_of, tier_of
 
-# Static checks first; then live checks that only look, then those that disturb the workload
-# (readiness and liveness toggles, a node drain), and CPU load last, since it scales the Deployment.
-LIVE_ORDER = ("SEC", "MTLS", "GW", "JWT", "VAULT", "NET", "AVAIL-04", "PROBE-01", "PROBE", "AVAIL", "HPA")
+# Static checks first; then live checks that only look; the disruptive ones last (conformance.live.
+# experiments makes their experiments together at the first of them: probe toggles, load, evictions).
+LIVE_ORDER = ("SEC", "MTLS", "GW", "JWT", "VAULT", "NET", "TEL", "AVAIL-04", "PROBE-01", "HPA-01", "HPA-02",
+              "PROBE", "AVAIL", "HPA")
 
 
 def run_order(item: pytest.Item) -> int:

@@ -80,10 +80,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if control is None:
         return report
     state = item.config.stash[STATE]
-    state.durations[item.nodeid] = state.durations.get(item.nodeid, 0.0) + report.duration
+    spent = report.duration
+    if report.when == "setup" and state.environment_seconds:
+        spent, state.environment_seconds = max(0.0, spent - state.environment_seconds), 0.0
+    state.durations[item.nodeid] = state.durations.get(item.nodeid, 0.0) + spent
     tier = tier_of(item)
     if tier:
-        state.add_phase(tier, report.duration)
+        state.add_phase(tier, spent)
     recorded = next((r for r in state.results if r["test"] == item.nodeid), None)
     if recorded is not None and report.when == "teardown":
         recorded["duration_s"] = round(state.durations[item.nodeid], 6)

@@ -31,6 +31,9 @@ class RunState:
     evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Setup, call and teardown of each check: a live check's fixtures (a probe matrix, a canary) are its cost.
     durations: dict[str, float] = field(default_factory=dict)
+    # Seconds the environment took to come up inside the first live check's setup: they are the
+    # phases', not that check's.
+    environment_seconds: float = 0.0
 
     def add_phase(self, name: str, seconds: float) -> None:
         self.phases[name] = self.phases.get(name, 0.0) + seconds

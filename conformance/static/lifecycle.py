@@ -150,12 +150,30 @@ def _has_path(minor: str, definition: str | None, path: str) -> bool:
     return True
 
 
+def _shape(value: Any) -> Any:
+    """The object with every scalar blanked: two objects of one shape have the same field gaps."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    return None
+
+
+_SHAPES: dict[tuple[str, str, str, str], list[tuple[str, str, str]]] = {}
+
+
 def field_gaps(obj: K8sObject, minor: str, others: list[str]) -> list[str]:
     definition = _kind_definition(minor, obj.api_version, obj.kind) if obj.api_version else None
     if definition is None:
         return []
-    found: list[tuple[str, str, str]] = []
-    _walk({k: v for k, v in obj.doc.items() if k != "status"}, definitions(minor)[definition], minor, "", found)
+    doc = {k: v for k, v in obj.doc.items() if k != "status"}
+    # A bundle repeats objects (10,000 Deployments of one template): walk the schema once per shape.
+    key = (minor, obj.api_version, obj.kind, json.dumps(_shape(doc), sort_keys=True))
+    found = _SHAPES.get(key)
+    if found is None:
+        found = []
+        _walk(doc, definitions(minor)[definition], minor, "", found)
+        _SHAPES[key] = found
     gaps = []
     for path, problem, detail in found:
         if problem == "deprecated":

@@ -121,16 +121,24 @@ def cni_enforcement_off(env) -> Undo:
 
 
 def vault_sealed(env) -> Undo:
-    """Seal the dev Vault; the undo starts a fresh one, bootstraps it again and gives the pods new agents."""
-    token = env.kube.run("get", "secret", "vault-dev-root-token", "-n", "vault", "-o", "jsonpath={.data.token}").stdout
-    pod = env.kube.run("get", "pods", "-n", "vault", "-l", "app.kubernetes.io/name=vault", "-o",
-                       "jsonpath={.items[0].metadata.name}").stdout
-    env.kube.run("exec", "-n", "vault", pod, "-i", "--", "sh", "-c",
-                 "BAO_TOKEN=$(cat) BAO_ADDR=http://127.0.0.1:8200 bao operator seal",
-                 input=base64.b64decode(token).decode())
+    """Seal the dev Vault (its HTTP API, the root token in a header, never in an argv); the undo starts a
+    fresh one, bootstraps it again and gives the pods new agents."""
+    import urllib.error
+    import urllib.request
+
+    token = base64.b64decode(env.kube.run("get", "secret", "vault-dev-root-token", "-n", "vault", "-o",
+                                          "jsonpath={.data.token}").stdout).decode()
+    with env.kube.port_forward("vault", "service/vault", 8200) as port:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/sys/seal", method="PUT",
+                                         headers={"X-Vault-Token": token})
+        try:
+            urllib.request.urlopen(request, timeout=15).close()  # noqa: S310 - loopback port-forward
+        except (urllib.error.URLError, OSError) as exc:
+            raise ConformanceError(f"Vault did not seal: {exc}") from None
 
     def undo() -> None:
-        env.kube.run("delete", "pod", pod, "-n", "vault", "--wait=true", timeout=WAIT)
+        pods = env.kube.run("get", "pods", "-n", "vault", "-l", "app.kubernetes.io/name=vault", "-o", "name").stdout
+        env.kube.run("delete", *pods.split(), "-n", "vault", "--wait=true", timeout=WAIT)
         env.kube.rollout("vault", "deployment/vault", timeout=WAIT)
         env.workload.vault_result = env.workload._bootstrap_vault()
         env.workload.restart()
@@ -222,20 +230,20 @@ def _mesh_config(env, old: str, new: str, marker: str, what: str, *, faulted_sho
 
 
 def _pushed(env, marker: str, *, present: bool, what: str) -> None:
-    """istiod pushes a changed mesh config to every proxy; the gateway's config dump says when it has."""
+    """istiod pushes a changed mesh config to every proxy; cortex-api's sidecars' config dumps say when
+    they run it (the workload's proxies are the ones the checks look through)."""
+    from conformance.live import observe
     from conformance.wait import wait_until
 
-    gateway = fixtures.workload().gateway
-    selector = ",".join(f"{k}={v}" for k, v in gateway.labels.items())
+    spec = fixtures.workload()
 
     def shows() -> bool:
-        pods = env.kube.json("get", "pods", "-n", gateway.namespace, "-l", selector)["items"]
-        dumps = [env.kube.run("exec", "-n", gateway.namespace, p["metadata"]["name"], "-c", "istio-proxy", "--",
+        dumps = [env.kube.run("exec", "-n", spec.namespace, p["metadata"]["name"], "-c", "istio-proxy", "--",
                               "pilot-agent", "request", "GET", "config_dump", check=False, timeout=60).stdout
-                 for p in pods]
+                 for p in observe.api_pods(env.kube) if observe.is_ready(p)]
         return bool(dumps) and all((marker in d) == present for d in dumps)
 
-    wait_until(f"the gateway's Envoy to {'run' if present else 'drop'} the changed {what}", shows, timeout=WAIT,
+    wait_until(f"cortex-api's sidecars to {'run' if present else 'drop'} the changed {what}", shows, timeout=WAIT,
                interval=3)
 
 

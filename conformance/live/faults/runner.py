@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -50,8 +51,12 @@ class Attached:
 
 def run_checks(env, run_name: str, report_dir: Path, only: list[str] | None = None) -> dict[str, Any]:
     """The live checks against `env`, in this process; returns what they recorded (results-<run>.json)."""
+    # Quiet: one line of dots per run; the runner says what failed, and the results file holds the messages.
     args = [str(CHECKS), "-m", "live", "--run-name", run_name, "--report-dir", str(report_dir), "-q",
-            "--no-header", "-p", "no:cacheprovider", "-o", "console_output_style=classic"]
+            "--no-header", "--tb=no", "-rN", "--no-summary", "-p", "no:cacheprovider",
+            "-o", "console_output_style=classic",
+            # Every run after the first imports the same modules again: pytest cannot rewrite them twice.
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if only:
         args += ["--controls", ",".join(only)]
     pytest.main(args, plugins=[Attached(env)])
@@ -177,6 +182,8 @@ def _one(env, fault: Fault, report_dir: Path, progress) -> dict[str, Any]:
                              "expect": list(fault.expect), "failed_controls": {}, "error": None}
     undos: list[Callable[[], None]] = []
     try:
+        # The previous run's experiments (an eviction, a restart) leave pods starting: begin from a whole workload.
+        env.workload.wait_rollout()
         undos = apply_fault(env, fault, progress)
         results = run_checks(env, f"fault-{fault.name}", report_dir / "faults" / fault.name, fault.controls())
         entry["failed_controls"] = failed_controls(results)
@@ -253,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 env.workload_phase.down()
             if env.image_phase is not None:
                 env.image_phase.down(cluster_gone=False)
+            shutil.rmtree(env.work, ignore_errors=True)  # the run's private keys
         print(f"faults: {outcome['killed']}/{outcome['total']} killed in {outcome['wall_seconds']} s; baseline "
               f"before {outcome['baseline_before']['outcome']}, after {outcome['baseline_after']['outcome']} -> "
               f"{args.report_dir / 'faults.json'}")

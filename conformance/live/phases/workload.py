@@ -35,6 +35,7 @@ CANARY_NAMESPACE = "conformance-canary"  # fixtures/canary: two pods whose conne
 CANARY_IMAGE = "cortex-conformance/client:placeholder"
 WAIT = 600.0
 BLOCKED_GRACE = 20.0
+TOKEN_REFRESH_SECONDS = 240.0
 
 
 @dataclass
@@ -49,7 +50,8 @@ class Workload:
     vault_token: str | None = field(default=None, repr=False)
     overlay: conformance_overlay.ConformanceOverlay | None = None
     signing_keys: Any = None
-    tokens: Any = None
+    _tokens: Any = field(default=None, repr=False)
+    _minted: float = 0.0
     vault_result: Any = None
     rollout_error: str | None = None
     applied: list[str] = field(default_factory=list)
@@ -66,7 +68,6 @@ class Workload:
             self.progress("workload: Vault bootstrap (kv, policy, Kubernetes auth role)")
             self.vault_result = self._bootstrap_vault()
         self.signing_keys = tokens.generate_keys()
-        self.tokens = tokens.mint(self.signing_keys)
         clients = conformance_overlay.write_clients(self.work / "clients",
                                                     image=self.images.refs["conformance-client"])
         self.progress("workload: client pods, the stand-in Redis and the NetworkPolicy canary")
@@ -76,6 +77,16 @@ class Workload:
         self.progress("workload: the dev overlay with stand-in images (conformance overlay)")
         self.apply_overlay(self.render_overlay(OVERLAYS / "dev"))
         self._wait_clients(spec)
+
+    @property
+    def tokens(self):
+        """The token cases, minted again when they are half-way to expiring (jwt.yaml's valid token lives
+        ten minutes, and the fault catalogue runs the checks for half an hour)."""
+        from conformance.live import tokens
+
+        if self._tokens is None or time.monotonic() - self._minted > TOKEN_REFRESH_SECONDS:
+            self._tokens, self._minted = tokens.mint(self.signing_keys), time.monotonic()
+        return self._tokens
 
     def render_overlay(self, dev_overlay: Path, name: str = "overlay") -> str:
         """The conformance overlay on top of `dev_overlay` (overlays/dev, or a copy a fault changed), rendered

@@ -1,0 +1,26 @@
+"""The fault catalogue's own judgements: which controls a run failed, when a fault counts as killed."""
+
+from __future__ import annotations
+
+from conformance.live.faults import runner
+
+
+def _results(*outcomes: tuple[str, str, str]) -> dict:
+    return {"results": [{"control": c, "outcome": o, "message": m} for c, o, m in outcomes]}
+
+
+def test_failed_and_errored_checks_count_passed_and_skipped_do_not():
+    results = _results(("MTLS-01", "failed", "plaintext got HTTP 200"), ("JWT-02", "error", "setup broke"),
+                       ("NET-02", "passed", ""), ("VAULT-02", "skipped", "no Vault"))
+    assert runner.failed_controls(results) == {"MTLS-01": ["plaintext got HTTP 200"], "JWT-02": ["setup broke"]}
+
+
+def test_a_catalogue_succeeds_only_with_every_fault_killed_and_undone_and_both_baselines_green():
+    killed = {"killed": True, "undone": True}
+    document = {"baseline_before": {"outcome": "passed"}, "baseline_after": {"outcome": "passed"},
+                "faults": [killed, killed]}
+    assert runner.succeeded(document)
+    assert not runner.succeeded({**document, "faults": [killed, {"killed": False, "undone": True}]})
+    assert not runner.succeeded({**document, "faults": [{"killed": True, "undone": False}]})
+    assert not runner.succeeded({**document, "baseline_after": {"outcome": "failed"}})
+    assert not runner.succeeded({**document, "baseline_after": None})

@@ -91,12 +91,18 @@ class Environment:
             return
         errors = []
         cluster_gone = False
-        if self.cluster_phase is not None and self.cluster_phase.kind is not None and self.cluster_phase.kind.created:
+        own_kind = self.cluster_phase is not None and self.cluster_phase.kind is not None
+        if own_kind and self.cluster_phase.kind.created:
             # Deleting the cluster removes the workload with it.
             try:
                 cluster_gone = self.cluster_phase.down()
             except ConformanceError as exc:
                 errors.append(str(exc))
+        elif own_kind and self.workload_phase is not None and self.workload_phase.applied:
+            # Our own kind cluster, kept for later runs: the workload stays too, and the next run reconciles
+            # it (fresh keys, certificate and scale) instead of waiting for new pods.
+            self.progress("down: keeping the workload for the next run on this cluster (nox -s down removes all)")
+            self.workload_phase.keep()
         elif self.workload_phase is not None:
             self.workload_phase.down()
         if self.image_phase is not None:

@@ -35,6 +35,7 @@ CANARY_NAMESPACE = "conformance-canary"  # fixtures/canary: two pods whose conne
 CANARY_IMAGE = "cortex-conformance/client:placeholder"
 WAIT = 600.0
 BLOCKED_GRACE = 20.0
+WARM_RECORD = "cortex-conformance-workload"
 TOKEN_REFRESH_SECONDS = 240.0
 
 
@@ -56,6 +57,9 @@ class Workload:
     rollout_error: str | None = None
     applied: list[str] = field(default_factory=list)
     rendered: str = field(default="", repr=False)  # what is applied now: the conformance overlay, rendered
+    applied_keys: set[tuple[str, str, str]] = field(default_factory=set)  # its objects (kind.group, ns, name)
+    warm: bool = False  # this run found the previous run's workload and reconciled it
+    _clients_digest: str = ""
 
     name = "workload"
 
@@ -63,20 +67,90 @@ class Workload:
         from conformance.live import tokens
 
         spec = fixtures.workload()
-        self._claim_namespaces((spec.namespace, *spec.client_namespaces, CANARY_NAMESPACE))
+        namespaces = (spec.namespace, *spec.client_namespaces, CANARY_NAMESPACE)
+        clients = render(conformance_overlay.write_clients(self.work / "clients",
+                                                           image=self.images.refs["conformance-client"]))
+        canary = (paths.FIXTURES / "canary" / "pods.yaml").read_text().replace(
+            CANARY_IMAGE, self.images.refs["conformance-client"])
+        record = self._warm_record(namespaces)
+        self._clients_digest = _digest(clients + canary)
+        self.warm = record is not None and record.get("clients") == self._clients_digest
+        if record is not None and not self.warm:
+            # The client pods changed (a Pod's spec cannot be updated): start over.
+            for namespace in namespaces:
+                self.kube.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false", check=False)
+        if self.warm:
+            # The previous run on this cluster left its workload: reconcile it instead of starting over.
+            self.progress("workload: reconciling the previous run's workload (fresh keys, certificate and scale)")
+            self.applied, self.applied_keys = list(namespaces), {tuple(k) for k in record["keys"]}
+            self._reset_scale(spec)
+        else:
+            self._claim_namespaces(namespaces)
         if self.vault_token is not None:
             self.progress("workload: Vault bootstrap (kv, policy, Kubernetes auth role)")
             self.vault_result = self._bootstrap_vault()
         self.signing_keys = tokens.generate_keys()
-        clients = conformance_overlay.write_clients(self.work / "clients",
-                                                    image=self.images.refs["conformance-client"])
-        self.progress("workload: client pods, the stand-in Redis and the NetworkPolicy canary")
-        self.kube.apply(render(clients), what="the client pods")
-        canary = (paths.FIXTURES / "canary" / "pods.yaml").read_text()
-        self.kube.apply(canary.replace(CANARY_IMAGE, self.images.refs["conformance-client"]), what="the canary pods")
+        if not self.warm:
+            self.progress("workload: client pods, the stand-in Redis and the NetworkPolicy canary")
+            self.kube.apply(clients, what="the client pods")
+            self.kube.apply(canary, what="the canary pods")
         self.progress("workload: the dev overlay with stand-in images (conformance overlay)")
         self.apply_overlay(self.render_overlay(OVERLAYS / "dev"))
         self._wait_clients(spec)
+        if self.warm:
+            self._wait_new_credentials(spec)
+
+    # -- a warm workload: kept on a reused cluster between runs -----------------------------------------
+
+    def _warm_record(self, namespaces: tuple[str, ...]) -> dict[str, Any] | None:
+        """The previous run's record, if it left its workload whole: every namespace ours and alive."""
+        found = self.kube.run("get", "configmap", WARM_RECORD, "-n", "kube-system", "-o", "jsonpath={.data.record}",
+                              check=False)
+        if found.returncode != 0 or not found.stdout.strip():
+            return None
+        # A run that stops half-way must not leave a record the next one trusts.
+        self.kube.run("delete", "configmap", WARM_RECORD, "-n", "kube-system", "--ignore-not-found", check=False)
+        for namespace in namespaces:
+            ns = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
+            if ns.returncode != 0:
+                return None
+            doc = json.loads(ns.stdout)
+            if (doc["metadata"].get("labels") or {}).get(OWNER_LABEL) != OWNER or \
+                    (doc.get("status") or {}).get("phase") == "Terminating":
+                return None
+        return json.loads(found.stdout)
+
+    def _reset_scale(self, spec: fixtures.Workload) -> None:
+        """The previous run's load test scaled the Deployment up: back to the HPA's minimum, with a new HPA
+        (the overlay's apply recreates it without the old one's scale-down history)."""
+        minimum = fixtures.expectations("live")["hpa"]["min_replicas"]
+        current = self.kube.json("get", "deployment", spec.name, "-n", spec.namespace).get("spec", {}).get("replicas")
+        if current is not None and current > minimum:
+            self.kube.run("delete", "hpa", spec.name, "-n", spec.namespace, "--ignore-not-found")
+            self.kube.run("scale", f"deployment/{spec.name}", "-n", spec.namespace, f"--replicas={minimum}")
+
+    def _wait_new_credentials(self, spec: fixtures.Workload) -> None:
+        """The run's new JWKS and gateway certificate reach the proxies through istiod and SDS, not at once:
+        wait until the gateway serves the new certificate and accepts the new valid token."""
+        from conformance.live.traffic import Gateway
+
+        gateway = Gateway(spec.gateway.host, spec.gateway.host_ports["http"], spec.gateway.host_ports["https"],
+                          self.overlay.tls.ca_pem)
+        path = fixtures.expectations("live")["gateway"]["models_path"]
+        try:
+            wait_until("the gateway to serve this run's certificate and accept this run's token",
+                       lambda: gateway.request(path, headers=self.tokens.case("valid").headers,
+                                               what="the valid token").status == 200, timeout=90, interval=1)
+        except WaitTimeout as exc:
+            # The checks report what does not work; the wait only gives the proxies their chance.
+            self.progress(f"workload: {exc}")
+
+    def keep(self) -> None:
+        """Leave the workload for the next run on this cluster, with the record it reconciles from."""
+        record = {"keys": sorted(self.applied_keys), "clients": self._clients_digest}
+        self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": WARM_RECORD, "namespace": "kube-system"}, "data": {"record": json.dumps(record)}}),
+            what="the workload's record")
 
     @property
     def tokens(self):
@@ -105,12 +179,12 @@ class Workload:
         The same field manager applies every version, so a field one version drops is removed from the
         cluster too; objects are deleted by kind, namespace and name.
         """
-        gone = _keys(self.rendered) - _keys(rendered)
+        gone = self.applied_keys - _keys(rendered)
         for kind, namespace, name in sorted(gone):
             self.kube.run("delete", kind, name, *(["-n", namespace] if namespace else []), "--ignore-not-found",
                           "--wait=false", check=False)
         self.kube.apply(rendered, what="the conformance overlay")
-        self.rendered = rendered
+        self.rendered, self.applied_keys = rendered, _keys(rendered)
         self.wait_rollout(timeout=wait)
 
     def wait_rollout(self, timeout: float = WAIT) -> None:
@@ -200,7 +274,7 @@ class Workload:
             self.progress(f"down: deleting namespace {namespace}")
             with contextlib.suppress(KubeError):
                 self.kube.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
-        self.applied, self.rendered = [], ""
+        self.applied, self.rendered, self.applied_keys = [], "", set()
         if self.overlay is not None:
             for namespace, name in self.overlay.tls_secrets:
                 with contextlib.suppress(KubeError):
@@ -219,3 +293,9 @@ def _keys(rendered: str) -> set[tuple[str, str, str]]:
             meta = doc.get("metadata") or {}
             out.add((f"{doc['kind']}.{group}" if group else doc["kind"], meta.get("namespace", ""), meta["name"]))
     return out
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -156,6 +156,13 @@ def _helm(tools: Tools, args: Sequence[str], *, what: str, timeout: float = 300)
     return result.stdout
 
 
+def _takeover(tools: Tools) -> list[str]:
+    """helm 4 applies server-side: an object another manager wrote last (a fault's undo re-creates the
+    injector webhook with kubectl) conflicts. The platform on our cluster is ours, so helm takes it back."""
+    version = _helm(tools, ["version", "--short"], what="helm version").strip()
+    return ["--force-conflicts"] if version.startswith("v4") else []
+
+
 def _helm_args(verb: Sequence[str], tools: Tools, release: Release, source: str, generated: Path) -> list[str]:
     args = [*verb, release.name, str(tools.charts / release.chart), "--namespace", release.namespace]
     for path in values_files(source, release):
@@ -230,7 +237,8 @@ def install(
             progress(f"istio: {release.name} ({release.chart}) into {release.namespace}")
             generated = _generated_values(Path(tmp), source, release, pins)
             args = _helm_args(["upgrade", "--install"], tools, release, source, generated)
-            _helm(tools, [*args, "--create-namespace", *kube.helm_flags()], what=f"helm install {release.name}")
+            _helm(tools, [*args, "--create-namespace", *_takeover(tools), *kube.helm_flags()],
+                  what=f"helm install {release.name}")
             if release.name == "istio-base":
                 _wait_crds(kube, timeout=timeout)
             for workload in release.workloads:

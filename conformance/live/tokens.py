@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from conformance import fixtures
@@ -63,6 +64,17 @@ class SigningKeys:
 
     def jwks_json(self) -> str:
         return json.dumps(self.jwks(), separators=(",", ":"))
+
+    def to_pem(self) -> dict[str, str]:
+        """Both keys as unencrypted PKCS#8 PEM: only for a Secret on the suite's own kind cluster."""
+        return {role: key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()).decode()
+                for role, key in (("primary", self.primary), ("foreign", self.foreign))}
+
+    @classmethod
+    def from_pem(cls, pem: dict[str, str]) -> SigningKeys:
+        return cls(**{role: serialization.load_pem_private_key(pem[role].encode(), password=None)
+                      for role in ("primary", "foreign")})
 
 
 def generate_keys() -> SigningKeys:

@@ -8,6 +8,7 @@ check still reports on what is there.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -59,7 +60,7 @@ class Workload:
     rendered: str = field(default="", repr=False)  # what is applied now: the conformance overlay, rendered
     applied_keys: set[tuple[str, str, str]] = field(default_factory=set)  # its objects (kind.group, ns, name)
     warm: bool = False  # this run found the previous run's workload and reconciled it
-    _clients_digest: str = ""
+    _digests: dict[str, str] = field(default_factory=dict)
 
     name = "workload"
 
@@ -73,15 +74,20 @@ class Workload:
         canary = (paths.FIXTURES / "canary" / "pods.yaml").read_text().replace(
             CANARY_IMAGE, self.images.refs["conformance-client"])
         record = self._warm_record(namespaces)
-        self._clients_digest = _digest(clients + canary)
-        self.warm = record is not None and record.get("clients") == self._clients_digest
+        # A kept workload keeps its signing keys: new ones would change every proxy's JWT filter, and Envoy
+        # drains the old filter chains' connections only as they are next used, answering one request
+        # each with the old keys. The gateway certificate is new every run (SDS; no listener changes).
+        self.signing_keys = (tokens.SigningKeys.from_pem(record["signing_keys"]) if record is not None
+                             else tokens.generate_keys())
+        rendered = self.render_overlay(OVERLAYS / "dev")
+        self._digests = {"clients": _digest(clients + canary), "overlay": self._overlay_digest(rendered)}
+        self.warm = record is not None and all(record.get(k) == v for k, v in self._digests.items())
         if record is not None and not self.warm:
-            # The client pods changed (a Pod's spec cannot be updated): start over.
-            for namespace in namespaces:
-                self.kube.run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false", check=False)
+            # A changed overlay could leave proxies answering on old filter chains for a while, and a
+            # Pod's spec cannot be updated: only an unchanged workload is reused.
+            self.progress("workload: the overlay or the client pods changed since the last run: starting over")
         if self.warm:
-            # The previous run on this cluster left its workload: reconcile it instead of starting over.
-            self.progress("workload: reconciling the previous run's workload (fresh keys, certificate and scale)")
+            self.progress("workload: reusing the previous run's workload, unchanged (new certificate and scale)")
             self.applied, self.applied_keys = list(namespaces), {tuple(k) for k in record["keys"]}
             self._reset_scale(spec)
         else:
@@ -89,13 +95,12 @@ class Workload:
         if self.vault_token is not None:
             self.progress("workload: Vault bootstrap (kv, policy, Kubernetes auth role)")
             self.vault_result = self._bootstrap_vault()
-        self.signing_keys = tokens.generate_keys()
         if not self.warm:
             self.progress("workload: client pods, the stand-in Redis and the NetworkPolicy canary")
             self.kube.apply(clients, what="the client pods")
             self.kube.apply(canary, what="the canary pods")
         self.progress("workload: the dev overlay with stand-in images (conformance overlay)")
-        self.apply_overlay(self.render_overlay(OVERLAYS / "dev"))
+        self.apply_overlay(rendered)
         self._wait_clients(spec)
         if self.warm:
             self._wait_new_credentials(spec)
@@ -104,12 +109,12 @@ class Workload:
 
     def _warm_record(self, namespaces: tuple[str, ...]) -> dict[str, Any] | None:
         """The previous run's record, if it left its workload whole: every namespace ours and alive."""
-        found = self.kube.run("get", "configmap", WARM_RECORD, "-n", "kube-system", "-o", "jsonpath={.data.record}",
+        found = self.kube.run("get", "secret", WARM_RECORD, "-n", "kube-system", "-o", "jsonpath={.data.record}",
                               check=False)
         if found.returncode != 0 or not found.stdout.strip():
             return None
         # A run that stops half-way must not leave a record the next one trusts.
-        self.kube.run("delete", "configmap", WARM_RECORD, "-n", "kube-system", "--ignore-not-found", check=False)
+        self.kube.run("delete", "secret", WARM_RECORD, "-n", "kube-system", "--ignore-not-found", check=False)
         for namespace in namespaces:
             ns = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
             if ns.returncode != 0:
@@ -118,7 +123,15 @@ class Workload:
             if (doc["metadata"].get("labels") or {}).get(OWNER_LABEL) != OWNER or \
                     (doc.get("status") or {}).get("phase") == "Terminating":
                 return None
-        return json.loads(found.stdout)
+        return json.loads(base64.b64decode(found.stdout))
+
+    def _overlay_digest(self, rendered: str) -> str:
+        """The rendered overlay without this run's gateway certificate Secrets."""
+        generated = {("Secret", ns, name) for ns, name in self.overlay.tls_secrets}
+        kept = [d for d in yaml.safe_load_all(rendered) if d and (
+            d.get("kind"), (d.get("metadata") or {}).get("namespace", ""), (d.get("metadata") or {}).get("name"))
+            not in generated]
+        return _digest(json.dumps(kept, sort_keys=True, default=str))
 
     def _reset_scale(self, spec: fixtures.Workload) -> None:
         """The previous run's load test scaled the Deployment up: back to the HPA's minimum, with a new HPA
@@ -130,8 +143,8 @@ class Workload:
             self.kube.run("scale", f"deployment/{spec.name}", "-n", spec.namespace, f"--replicas={minimum}")
 
     def _wait_new_credentials(self, spec: fixtures.Workload) -> None:
-        """The run's new JWKS and gateway certificate reach the proxies through istiod and SDS, not at once:
-        wait until the gateway serves the new certificate and accepts the new valid token."""
+        """The run's new gateway certificate reaches the gateway through SDS, not at once: wait until the
+        gateway serves it and accepts this run's valid token."""
         from conformance.live.traffic import Gateway
 
         gateway = Gateway(spec.gateway.host, spec.gateway.host_ports["http"], spec.gateway.host_ports["https"],
@@ -146,10 +159,11 @@ class Workload:
             self.progress(f"workload: {exc}")
 
     def keep(self) -> None:
-        """Leave the workload for the next run on this cluster, with the record it reconciles from."""
-        record = {"keys": sorted(self.applied_keys), "clients": self._clients_digest}
-        self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-            "name": WARM_RECORD, "namespace": "kube-system"}, "data": {"record": json.dumps(record)}}),
+        """Leave the workload for the next run on this (our own kind) cluster, with the record it reuses it
+        from. A Secret, because it holds the JWT signing keys; never in the repo or the logs."""
+        record = {"keys": sorted(self.applied_keys), **self._digests, "signing_keys": self.signing_keys.to_pem()}
+        self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {
+            "name": WARM_RECORD, "namespace": "kube-system"}, "stringData": {"record": json.dumps(record)}}),
             what="the workload's record")
 
     @property
@@ -221,19 +235,22 @@ class Workload:
                            "-n", namespace, timeout=WAIT, evidence=self.options.report_dir, namespace=namespace)
 
     def _claim_namespaces(self, namespaces: tuple[str, ...]) -> None:
-        """Our namespaces carry our label; a namespace someone else made is never taken over."""
+        """Our namespaces carry our label; a namespace someone else made is never taken over, and one of
+        ours that is still there (a kept run's) is deleted first: this run starts as on a new cluster."""
         for namespace in namespaces:
             found = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
-            if found.returncode == 0 and json.loads(found.stdout).get("status", {}).get("phase") == "Terminating":
-                # The previous run's clean-up does not wait for deletion; this run does, once, and gives up
-                # at once when the namespace says what blocks it (an unavailable APIService, a finalizer).
-                self._wait_deleted(namespace)
-                found = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
-            if found.returncode == 0:
-                labels = json.loads(found.stdout)["metadata"].get("labels") or {}
-                if labels.get(OWNER_LABEL) != OWNER:
-                    raise PreflightError(f"namespace {namespace} exists and was not created by this suite "
-                                         f"(no {OWNER_LABEL}={OWNER} label): refusing to take it over")
+            if found.returncode != 0:
+                continue
+            doc = json.loads(found.stdout)
+            if (doc["metadata"].get("labels") or {}).get(OWNER_LABEL) != OWNER:
+                raise PreflightError(f"namespace {namespace} exists and was not created by this suite "
+                                     f"(no {OWNER_LABEL}={OWNER} label): refusing to take it over")
+            if (doc.get("status") or {}).get("phase") != "Terminating":
+                self.progress(f"workload: deleting the previous run's namespace {namespace}")
+                self.kube.run("delete", "namespace", namespace, "--wait=false")
+        for namespace in namespaces:
+            # Deletion gives up at once when the namespace says what blocks it (an APIService, a finalizer).
+            self._wait_deleted(namespace)
             self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {
                 "name": namespace, "labels": {OWNER_LABEL: OWNER}}}), what=f"namespace {namespace}",
                 manager="cortex-conformance-owner")

@@ -35,7 +35,7 @@ STANDINS = {
 }
 NETWORK = yaml.safe_load((REPO / "fixtures" / "expectations" / "network.yaml").read_text())
 # Groups the cluster itself provides (DNS, istiod, Vault); the fixtures provide the others.
-CLUSTER_PROVIDED = {"kube-system", "istio-system", "vault"}
+CLUSTER_PROVIDED = {"kube-system", "istio-system", "vault", "observability"}
 # As a destination, the ingress-gateway group is the real gateway, which listens on its ports.
 GATEWAY_PROVIDED = {"ingress-gateway"}
 
@@ -279,11 +279,14 @@ def test_gateway_clients_differ_only_in_the_sidecar(clients: manifests.Bundle) -
 
 
 def test_prometheus_clients_use_the_prometheus_service_account(clients: manifests.Bundle) -> None:
-    """JWT-02/NET-03: scraping clients run as monitoring/prometheus, the principal the AuthorizationPolicy names."""
-    scrapers = [p for p in _pods(clients)
-                if p.namespace == "monitoring" and p.labels.get("app.kubernetes.io/name") == "prometheus"]
-    assert {p.name for p in scrapers} == {"prometheus-mesh", "prometheus-plaintext"}
-    assert all(p.spec.get("serviceAccountName") == "prometheus" for p in scrapers)
+    """JWT-02/NET-03: scraping clients run as monitoring/prometheus, the principal the AuthorizationPolicy names;
+    TEL-04's impostor carries Prometheus's labels under another identity, which the policy must refuse."""
+    scrapers = {p.name: p for p in _pods(clients)
+                if p.namespace == "monitoring" and p.labels.get("app.kubernetes.io/name") == "prometheus"}
+    assert set(scrapers) == {"prometheus-mesh", "prometheus-plaintext", "prometheus-impostor"}
+    accounts = {name: pod.spec.get("serviceAccountName") for name, pod in scrapers.items()}
+    assert accounts == {"prometheus-mesh": "prometheus", "prometheus-plaintext": "prometheus",
+                        "prometheus-impostor": "conformance-impostor"}
 
 
 def test_redis_service_is_what_the_proxy_dials(clients: manifests.Bundle) -> None:

@@ -306,19 +306,24 @@ def test_redis_proxy_answers_ping(standin_binary: Path, tmp_path: Path, pod_port
 
 
 def test_merger_serves_each_family_once(standin_binary: Path, tmp_path: Path, pod_ports: PodPorts) -> None:
-    """exporter-merger merges MERGER_URLS (cortex-api and redis-proxy) with one TYPE line per family."""
+    """exporter-merger merges MERGER_URLS (cortex-api, redis-proxy and the sidecar's stats) with one TYPE line
+    per family; here no sidecar runs, so its source is the one reported down."""
+    merger_env = container_env("exporter-merger", pod_ports)
     with contextlib.ExitStack() as stack:
-        for role in ("cortex-api", "redis-proxy", "exporter-merger"):
+        for role in ("cortex-api", "redis-proxy"):
             stack.enter_context(running(standin_binary, role, tmp_path, container_env(role, pod_ports)))
+        stack.enter_context(running(standin_binary, "exporter-merger", tmp_path, merger_env))
         status, _, raw = http_get(f"http://127.0.0.1:{pod_ports.local('exporter-merger', 'metrics')}/metrics")
     text = raw.decode()
     assert status == 200
     for role in ("cortex-api", "redis-proxy", "exporter-merger"):
         assert f'standin_up{{role="{role}"}} 1' in text, f"merged metrics lack {role}"
     assert text.count("# TYPE standin_up gauge") == 1, "a family appears twice in the merged exposition"
-    assert text.count("standin_merger_source_up{") == 2
-    assert all(line.endswith(" 1") for line in text.splitlines()
-               if line.startswith("standin_merger_source_up{")), "a reachable source is reported down"
+    sources = {line.rsplit(" ", 1)[0]: line.rsplit(" ", 1)[1] for line in text.splitlines()
+               if line.startswith("standin_merger_source_up{")}
+    assert len(sources) == len(merger_env["MERGER_URLS"].split()), sources
+    down = {s for s, v in sources.items() if v != "1"}
+    assert down == {s for s in sources if ":15090/" in s}, f"reported down: {sorted(down)}"
 
 
 def test_merger_reports_a_dead_source(standin_binary: Path, tmp_path: Path) -> None:

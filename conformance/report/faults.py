@@ -8,11 +8,11 @@ that cannot fail, so any of them makes the report's verdict FAIL.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from conformance.errors import InputError
+from conformance.report.results import read_record
 
 FILE = "faults.json"
 SCHEMA = "cortex-conformance/faults"
@@ -56,19 +56,7 @@ def load(report_dir: Path) -> dict[str, Any] | None:
     path = report_dir / FILE
     if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _fail(path, f"cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise _fail(path, "not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise _fail(path, f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise _fail(path, f"not a fault catalogue record (schema is not {SCHEMA!r})")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise _fail(path, f"schema_version {data.get('schema_version')!r} is not supported "
-                          f"(this report reads {SCHEMA_VERSION})")
+    data = read_record(path, SCHEMA, SCHEMA_VERSION, "a fault catalogue record")
     if not isinstance(data.get("faults"), list):
         raise _fail(path, "missing field 'faults' (a list)")
     for key, _label in _BASELINES:

@@ -95,8 +95,9 @@ def _count_junit_cases(path: Path) -> int:
     return len(root.findall(".//testcase"))
 
 
-def load_run(path: Path) -> Run:
-    """Read and check one results file; any problem is one line naming the file and the field."""
+def read_record(path: Path, schema: str, version: int, what: str) -> dict[str, Any]:
+    """A JSON record the suite wrote (results, the fault catalogue's): read, with its schema and version
+    checked; any problem is one line naming the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -105,11 +106,17 @@ def load_run(path: Path) -> Run:
         raise _fail(path, "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise _fail(path, f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise _fail(path, f"not a results file (schema is not {SCHEMA!r})")
-    if data.get("schema_version") != SCHEMA_VERSION:
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        raise _fail(path, f"not {what} (schema is not {schema!r})")
+    if data.get("schema_version") != version:
         raise _fail(path, f"schema_version {data.get('schema_version')!r} is not supported "
-                          f"(this report reads {SCHEMA_VERSION})")
+                          f"(this report reads {version})")
+    return data
+
+
+def load_run(path: Path) -> Run:
+    """Read and check one results file; any problem is one line naming the file and the field."""
+    data = read_record(path, SCHEMA, SCHEMA_VERSION, "a results file")
     _require(path, data, "run", str)
     for key, kind in (("results", list), ("inputs", list), ("phases", list), ("matrices", list),
                       ("environment", dict), ("git", dict)):

@@ -46,10 +46,18 @@ HPA = observe.expectations()["hpa"]
 
 
 def _cannot_compute(live) -> str | None:
-    """What makes waiting for the HPA's first reading pointless: the metrics API is down, or a container
-    has no CPU request (the HPA says so and will keep saying so)."""
-    condition = observe.condition(observe.hpa(live.kube), "ScalingActive")
-    if condition.get("status") == "False" and "missing request" in (condition.get("message") or ""):
+    """What makes waiting for the HPA's first reading pointless, because no wait changes it: the HPA does
+    not target the expected Deployment, its target cannot be read (FailedGetScale), a container has no
+    CPU request (the HPA says so and keeps saying so), or the metrics API is down."""
+    hpa = observe.hpa(live.kube)
+    name = fixtures.workload().ref("HorizontalPodAutoscaler")
+    wrong_target = [g for g in judge.replica_gaps(name, hpa.get("spec") or {}, HPA, fixtures.workload().name)
+                    if "scaleTargetRef" in g]
+    if wrong_target:
+        return wrong_target[0]
+    condition = observe.condition(hpa, "ScalingActive")
+    if condition.get("status") == "False" and (condition.get("reason") == "FailedGetScale"
+                                               or "missing request" in (condition.get("message") or "")):
         return condition["message"]
     return lab.metrics_blocker(live)
 

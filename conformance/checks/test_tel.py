@@ -14,7 +14,7 @@ import pytest
 
 from conformance import fixtures
 from conformance.errors import ConformanceError, WaitTimeout
-from conformance.live import judge, observe, traces
+from conformance.live import judge, observe, tokens, traces
 from conformance.live import traffic as probe
 from conformance.plugin import holds
 from conformance.plugin.together import replay, together
@@ -260,7 +260,9 @@ def _access_log(live, gateway, evidence):
     """TEL-03: the gateway's and the sidecar's access logs record the request and its status, never its tokens."""
     trace_id, span_id = _ids()
     canary = f"eyJhbGciOiJIUzI1NiJ9.{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(16)}"
-    valid = live.workload.tokens.case("valid")
+    # A token of this request's own: the run's shared valid token is in earlier requests' lines too, and a
+    # line an earlier request left (a fault's, say) is not this request's.
+    valid = tokens.mint(live.workload.signing_keys, jti=uuid.uuid4().hex).case("valid")
     bearer = valid.headers["Authorization"].split(" ", 1)[1]
     path = f"{observe.expectations()['gateway']['models_path']}?access_token={canary}"
     result = gateway.request(path, headers={**valid.headers, "traceparent": f"00-{trace_id}-{span_id}-01",

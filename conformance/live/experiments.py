@@ -92,10 +92,16 @@ def liveness(live, pod: dict[str, Any]) -> Record:
         current = live.kube.json("get", "pod", name, "-n", spec.namespace)
         return observe.container_restarts(current, spec.name) > before and observe.is_ready(current)
 
+    def unprobed() -> str:
+        # The admitted pod's own spec: with no liveness probe the kubelet restarts nothing, however long.
+        containers = (pod.get("spec") or {}).get("containers") or []
+        probe = next((c.get("livenessProbe") for c in containers if c.get("name") == spec.name), None)
+        return "" if probe else f"container {spec.name} has no livenessProbe: nothing will restart it"
+
     try:
         _ctl(live, name, "liveness", "fail")
         wait_until(f"container {spec.name} of Pod {spec.namespace}/{name} to restart and be Ready again", restarted,
-                   timeout=bound, interval=2)
+                   timeout=bound, interval=2, fail=unprobed)
     except ConformanceError as exc:
         with contextlib.suppress(ConformanceError):
             _ctl(live, name, "liveness", "ok")

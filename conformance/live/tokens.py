@@ -155,8 +155,10 @@ def load_cases(path: Path = JWT_CASES) -> dict[str, Any]:
     return data
 
 
-def mint(keys: SigningKeys, *, cases_path: Path = JWT_CASES, now: int | None = None) -> TokenSet:
-    """One token per case of jwt.yaml, for the issuer and first audience jwt.yaml expects.
+def mint(keys: SigningKeys, *, cases_path: Path = JWT_CASES, now: int | None = None,
+         jti: str | None = None) -> TokenSet:
+    """One token per case of jwt.yaml, for the issuer and first audience jwt.yaml expects; with `jti`,
+    each signed token carries it, so the tokens are this set's alone (a log line can be told apart).
 
     The tokens follow the expectations, never the manifests: a RequestAuthentication that names
     another issuer or audience must refuse the valid token, and the live tier sees it do so.
@@ -174,14 +176,14 @@ def mint(keys: SigningKeys, *, cases_path: Path = JWT_CASES, now: int | None = N
         if own_issuer is not None and placeholders.get(own_issuer, own_issuer) == issuer:
             # A "wrong" issuer that is the trusted one would make the case pass for the wrong reason.
             raise InputError(f"{cases_path}: case {case['name']} sets iss to the expected issuer")
-        token = _token_for(case, defaults, keys, placeholders, now)
+        token = _token_for(case, defaults, keys, placeholders, now, jti)
         cases.append(TokenCase(name=case["name"], why=case.get("why", ""), status=case["status"],
                                transport=case.get("transport", defaults.get("transport", "header")), token=token))
     return TokenSet(issuer=issuer, audience=audiences[0], jwks=keys.jwks(), cases=tuple(cases))
 
 
 def _token_for(case: Mapping[str, Any], defaults: Mapping[str, Any], keys: SigningKeys,
-               placeholders: Mapping[str, str], now: int) -> str | None:
+               placeholders: Mapping[str, str], now: int, jti: str | None = None) -> str | None:
     if case.get("token") == "none":
         return None
     if "raw" in case:
@@ -190,6 +192,8 @@ def _token_for(case: Mapping[str, Any], defaults: Mapping[str, Any], keys: Signi
               for k, v in {**(defaults.get("claims") or {}), **(case.get("claims") or {})}.items()}
     times = {**(defaults.get("times") or {}), **(case.get("times") or {})}
     claims.update({name: now + int(offset) for name, offset in times.items()})
+    if jti is not None:
+        claims["jti"] = jti
     alg = case.get("alg", defaults.get("alg", "RS256"))
     if alg == "none":
         header = {"alg": "none", "typ": "JWT"}

@@ -14,7 +14,7 @@ import pytest
 
 from conformance import fixtures
 from conformance.errors import ConformanceError, WaitTimeout
-from conformance.live import judge, observe, tokens, traces
+from conformance.live import judge, observe, traces
 from conformance.live import traffic as probe
 from conformance.plugin import holds
 from conformance.plugin.together import replay, together
@@ -261,7 +261,10 @@ def _access_log(live, gateway, evidence):
     trace_id, span_id = _ids()
     canary = f"eyJhbGciOiJIUzI1NiJ9.{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(16)}"
     # A token of this request's own: the run's shared valid token is in earlier requests' lines too, and a
-    # line an earlier request left (a fault's, say) is not this request's.
+    # line an earlier request left (a fault's, say) is not this request's. (tokens needs PyJWT, which the
+    # static tier's venv does not have.)
+    from conformance.live import tokens
+
     valid = tokens.mint(live.workload.signing_keys, jti=uuid.uuid4().hex).case("valid")
     bearer = valid.headers["Authorization"].split(" ", 1)[1]
     path = f"{observe.expectations()['gateway']['models_path']}?access_token={canary}"

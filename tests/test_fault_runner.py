@@ -24,3 +24,19 @@ def test_a_catalogue_succeeds_only_with_every_fault_killed_and_undone_and_both_b
     assert not runner.succeeded({**document, "faults": [{"killed": True, "undone": False}]})
     assert not runner.succeeded({**document, "baseline_after": {"outcome": "failed"}})
     assert not runner.succeeded({**document, "baseline_after": None})
+
+
+def test_only_an_istio_change_waits_for_the_push():
+    """An overlay fault waits for the proxies only when an Istio resource differs (Telemetry here), not for
+    a Deployment or HPA change, which reaches no proxy."""
+    base = ("apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\nspec: {a: 1}\n---\n"
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: h}\nspec: {b: 1}\n")
+    assert runner._istio_changed(base, base.replace("a: 1", "a: 0"))
+    assert not runner._istio_changed(base, base.replace("b: 1", "b: 2"))
+
+
+def test_drain_comes_from_the_installed_mesh_config():
+    """The wait after a push covers the drain the platform installs (fixtures/istio/istiod.yaml)."""
+    from conformance.live.faults import actions
+
+    assert 0 < actions.drain_seconds() <= 10

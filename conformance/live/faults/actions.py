@@ -14,16 +14,18 @@ leave the rest of the catalogue's cluster changed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from typing import Any
 
 import yaml
 
-from conformance import fixtures
-from conformance.errors import ConformanceError
+from conformance import fixtures, paths
+from conformance.errors import ConformanceError, WaitTimeout
 from conformance.live.kube import Kube
 
 Undo = Callable[[], None]
@@ -44,22 +46,43 @@ def _ns(spec: dict[str, Any]) -> list[str]:
     return ["-n", spec["namespace"]] if spec.get("namespace") else []
 
 
+ISTIO_KINDS = {"AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication", "Telemetry", "DestinationRule",
+               "VirtualService", "Gateway", "Sidecar", "ServiceEntry", "EnvoyFilter"}
+
+
+def _pushing(env, kind: str, change: Callable[[], object], what: str) -> None:
+    """Make `change`; for an Istio resource, wait until cortex-api's sidecars run the result."""
+    if kind not in ISTIO_KINDS:
+        change()
+        return
+    before = listener_versions(env)
+    change()
+    # A change outside the proxies' scope pushes nothing to them: the checks judge what they run.
+    with contextlib.suppress(WaitTimeout):
+        wait_mesh_pushed(env, before, what, timeout=30)
+
+
 def apply(env, manifest: dict[str, Any]) -> Undo:
-    env.kube.apply(yaml.safe_dump(manifest), what=f"fault object {manifest['kind']} {manifest['metadata']['name']}",
-                   manager="cortex-conformance-fault")
     meta = manifest["metadata"]
+    what = f"fault object {manifest['kind']} {meta['name']}"
+    _pushing(env, manifest["kind"], lambda: env.kube.apply(yaml.safe_dump(manifest), what=what,
+                                                           manager="cortex-conformance-fault"), what)
 
     def undo() -> None:
-        env.kube.run("delete", manifest["kind"], meta["name"], *_ns(meta), "--ignore-not-found")
+        _pushing(env, manifest["kind"], lambda: env.kube.run("delete", manifest["kind"], meta["name"], *_ns(meta),
+                                                             "--ignore-not-found"), f"removal of {what}")
     return undo
 
 
 def delete(env, spec: dict[str, Any]) -> Undo:
     saved = _saved(env.kube, spec["kind"], spec["name"], spec.get("namespace"))
-    env.kube.run("delete", spec["kind"], spec["name"], *_ns(spec), "--ignore-not-found")
+    what = f"{spec['kind']} {spec['name']}"
+    _pushing(env, spec["kind"], lambda: env.kube.run("delete", spec["kind"], spec["name"], *_ns(spec),
+                                                     "--ignore-not-found"), f"deletion of {what}")
 
     def undo() -> None:
-        env.kube.run("create", "-f", "-", input=json.dumps(saved))
+        _pushing(env, spec["kind"], lambda: env.kube.run("create", "-f", "-", input=json.dumps(saved)),
+                 f"restored {what}")
     return undo
 
 
@@ -81,12 +104,15 @@ def scale(env, spec: dict[str, Any]) -> Undo:
 def patch(env, spec: dict[str, Any]) -> Undo:
     saved = _saved(env.kube, spec["kind"], spec["name"], spec.get("namespace"))
     body = spec["patch"] if isinstance(spec["patch"], str) else json.dumps(spec["patch"])
-    env.kube.run("patch", spec["kind"], spec["name"], *_ns(spec), f"--type={spec.get('type', 'merge')}", "-p", body)
+    what = f"patched {spec['kind']} {spec['name']}"
+    _pushing(env, spec["kind"], lambda: env.kube.run("patch", spec["kind"], spec["name"], *_ns(spec),
+                                                     f"--type={spec.get('type', 'merge')}", "-p", body), what)
     if spec["kind"].lower() in ("daemonset", "deployment"):
         env.kube.rollout(spec["namespace"], f"{spec['kind'].lower()}/{spec['name']}", timeout=WAIT)
 
     def undo() -> None:
-        env.kube.run("replace", "-f", "-", input=json.dumps(saved))
+        _pushing(env, spec["kind"], lambda: env.kube.run("replace", "-f", "-", input=json.dumps(saved)),
+                 f"restored {spec['kind']} {spec['name']}")
         if spec["kind"].lower() in ("daemonset", "deployment"):
             env.kube.rollout(spec["namespace"], f"{spec['kind'].lower()}/{spec['name']}", timeout=WAIT)
     return undo
@@ -229,22 +255,66 @@ def _mesh_config(env, old: str, new: str, marker: str, what: str, *, faulted_sho
     return undo
 
 
+def _sidecar_dumps(env) -> dict[str, str]:
+    """Each Ready cortex-api pod's sidecar config dump (Envoy's admin API through pilot-agent)."""
+    from conformance.live import observe
+
+    spec = fixtures.workload()
+    return {p["metadata"]["name"]: env.kube.run("exec", "-n", spec.namespace, p["metadata"]["name"], "-c",
+                                                "istio-proxy", "--", "pilot-agent", "request", "GET", "config_dump",
+                                                check=False, timeout=60).stdout
+            for p in observe.api_pods(env.kube) if observe.is_ready(p)}
+
+
+def listener_versions(env) -> dict[str, str]:
+    """The listener config version each cortex-api sidecar runs: istiod stamps every push it sends."""
+    versions = {}
+    for pod, dump in _sidecar_dumps(env).items():
+        try:
+            configs = json.loads(dump).get("configs") or []
+        except json.JSONDecodeError:
+            continue
+        versions[pod] = next((c.get("version_info", "") for c in configs
+                              if c.get("@type", "").endswith("ListenersConfigDump")), "")
+    return versions
+
+
+def wait_mesh_pushed(env, before: dict[str, str], what: str, timeout: float = 60.0) -> None:
+    """Until every cortex-api sidecar that ran `before` runs a newer listener config (a new pod starts with
+    the current one). A Telemetry or policy change reaches the proxies a few seconds after the API server
+    has it; checks run earlier would judge the previous config."""
+    from conformance.wait import wait_until
+
+    def pushed() -> bool:
+        now = listener_versions(env)
+        return bool(now) and all(version and version != before.get(pod) for pod, version in now.items()
+                                 if pod in before)
+
+    wait_until(f"cortex-api's sidecars to run the {what}", pushed, timeout=timeout, interval=1)
+    # Connections opened before the push keep the old filter chain until the drain closes them.
+    time.sleep(drain_seconds() + 1)
+
+
+def drain_seconds() -> float:
+    """The proxies' drain after a listener update: meshConfig.defaultConfig.drainDuration of the install."""
+    values = fixtures.load_file(paths.FIXTURES / "istio" / "istiod.yaml")
+    duration = str(values["meshConfig"]["defaultConfig"]["drainDuration"])
+    return float(duration.removesuffix("s"))
+
+
 def _pushed(env, marker: str, *, present: bool, what: str) -> None:
     """istiod pushes a changed mesh config to every proxy; cortex-api's sidecars' config dumps say when
     they run it (the workload's proxies are the ones the checks look through)."""
-    from conformance.live import observe
     from conformance.wait import wait_until
 
-    spec = fixtures.workload()
-
     def shows() -> bool:
-        dumps = [env.kube.run("exec", "-n", spec.namespace, p["metadata"]["name"], "-c", "istio-proxy", "--",
-                              "pilot-agent", "request", "GET", "config_dump", check=False, timeout=60).stdout
-                 for p in observe.api_pods(env.kube) if observe.is_ready(p)]
-        return bool(dumps) and all((marker in d) == present for d in dumps)
+        dumps = list(_sidecar_dumps(env).values())
+        return bool(dumps) and all(d and (marker in d) == present for d in dumps)
 
     wait_until(f"cortex-api's sidecars to {'run' if present else 'drop'} the changed {what}", shows, timeout=WAIT,
                interval=3)
+    # Connections opened before the push keep the old listener config until the drain closes them.
+    time.sleep(drain_seconds() + 1)
 
 
 def otel_provider_nowhere(env) -> Undo:

@@ -80,12 +80,19 @@ class Workload:
         self.signing_keys = (tokens.SigningKeys.from_pem(record["signing_keys"]) if record is not None
                              else tokens.generate_keys())
         rendered = self.render_overlay(OVERLAYS / "dev")
-        self._digests = {"clients": _digest(clients + canary), "overlay": self._overlay_digest(rendered)}
+        # A reinstalled platform (another Istio, new mesh defaults) needs new sidecars: start over too.
+        from conformance.live.phases.addons import FINGERPRINT_CONFIGMAP
+
+        platform = self.kube.run("get", "configmap", FINGERPRINT_CONFIGMAP, "-n", "kube-system", "-o",
+                                 "jsonpath={.data.fingerprint}", check=False).stdout.strip()
+        self._digests = {"clients": _digest(clients + canary), "overlay": self._overlay_digest(rendered),
+                         "platform": platform}
         self.warm = record is not None and all(record.get(k) == v for k, v in self._digests.items())
         if record is not None and not self.warm:
             # A changed overlay could leave proxies answering on old filter chains for a while, and a
             # Pod's spec cannot be updated: only an unchanged workload is reused.
-            self.progress("workload: the overlay or the client pods changed since the last run: starting over")
+            self.progress("workload: the overlay, the client pods or the platform changed since the last run: "
+                          "starting over")
         if self.warm:
             self.progress("workload: reusing the previous run's workload, unchanged (new certificate and scale)")
             self.applied, self.applied_keys = list(namespaces), {tuple(k) for k in record["keys"]}

@@ -266,31 +266,46 @@ def _sidecar_dumps(env) -> dict[str, str]:
             for p in observe.api_pods(env.kube) if observe.is_ready(p)}
 
 
+GATEWAY_SELECTOR = "app.kubernetes.io/name=istio-ingressgateway"
+
+
+def _gateway_dumps(env) -> dict[str, str]:
+    namespace = fixtures.workload().gateway.namespace
+    pods = env.kube.json("get", "pods", "-n", namespace, "-l", GATEWAY_SELECTOR).get("items") or []
+    return {f"{namespace}/{p['metadata']['name']}": env.kube.run(
+        "exec", "-n", namespace, p["metadata"]["name"], "-c", "istio-proxy", "--", "pilot-agent", "request", "GET",
+        "config_dump", check=False, timeout=60).stdout for p in pods}
+
+
 def listener_versions(env) -> dict[str, str]:
-    """The listener config version each cortex-api sidecar runs: istiod stamps every push it sends."""
+    """The listener and cluster config versions of the proxies the checks look through (cortex-api's
+    sidecars and the ingress gateway): istiod stamps every push it sends. A policy or Telemetry change
+    reaches the sidecars' listeners, a DestinationRule their clusters, a Gateway only the gateway."""
     versions = {}
-    for pod, dump in _sidecar_dumps(env).items():
+    for pod, dump in {**_sidecar_dumps(env), **_gateway_dumps(env)}.items():
         try:
             configs = json.loads(dump).get("configs") or []
         except json.JSONDecodeError:
             continue
-        versions[pod] = next((c.get("version_info", "") for c in configs
-                              if c.get("@type", "").endswith("ListenersConfigDump")), "")
+        stamps = {c.get("@type", "").rsplit(".", 1)[-1]: c.get("version_info", "") for c in configs}
+        if stamps.get("ListenersConfigDump") or stamps.get("ClustersConfigDump"):
+            versions[pod] = f"{stamps.get('ListenersConfigDump', '')}|{stamps.get('ClustersConfigDump', '')}"
     return versions
 
 
 def wait_mesh_pushed(env, before: dict[str, str], what: str, timeout: float = 60.0) -> None:
-    """Until every cortex-api sidecar that ran `before` runs a newer listener config (a new pod starts with
-    the current one). A Telemetry or policy change reaches the proxies a few seconds after the API server
-    has it; checks run earlier would judge the previous config."""
+    """Until istiod's push of a change reaches the proxies the checks look through: one of them runs a newer
+    config (istiod sends a push to every proxy it concerns at once; the drain below covers the rest). A
+    change reaches the proxies a few seconds after the API server has it; checks run earlier would judge
+    the previous config."""
     from conformance.wait import wait_until
 
     def pushed() -> bool:
         now = listener_versions(env)
-        return bool(now) and all(version and version != before.get(pod) for pod, version in now.items()
-                                 if pod in before)
+        return any(version != before.get(pod) for pod, version in now.items() if pod in before) or \
+            any(pod not in before for pod in now)
 
-    wait_until(f"cortex-api's sidecars to run the {what}", pushed, timeout=timeout, interval=1)
+    wait_until(f"the proxies to run the {what}", pushed, timeout=timeout, interval=1)
     # Connections opened before the push keep the old filter chain until the drain closes them.
     time.sleep(drain_seconds() + 1)
 

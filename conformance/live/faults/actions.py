@@ -255,14 +255,18 @@ def _mesh_config(env, old: str, new: str, marker: str, what: str, *, faulted_sho
     return undo
 
 
+def _config_dump(env, namespace: str, pod: str) -> str:
+    """A proxy's config dump (Envoy's admin API through pilot-agent); empty when the exec fails."""
+    return env.kube.run("exec", "-n", namespace, pod, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET",
+                        "config_dump", check=False, timeout=60).stdout
+
+
 def _sidecar_dumps(env) -> dict[str, str]:
-    """Each Ready cortex-api pod's sidecar config dump (Envoy's admin API through pilot-agent)."""
+    """Each Ready cortex-api pod's sidecar config dump."""
     from conformance.live import observe
 
-    spec = fixtures.workload()
-    return {p["metadata"]["name"]: env.kube.run("exec", "-n", spec.namespace, p["metadata"]["name"], "-c",
-                                                "istio-proxy", "--", "pilot-agent", "request", "GET", "config_dump",
-                                                check=False, timeout=60).stdout
+    namespace = fixtures.workload().namespace
+    return {p["metadata"]["name"]: _config_dump(env, namespace, p["metadata"]["name"])
             for p in observe.api_pods(env.kube) if observe.is_ready(p)}
 
 
@@ -272,9 +276,8 @@ GATEWAY_SELECTOR = "app.kubernetes.io/name=istio-ingressgateway"
 def _gateway_dumps(env) -> dict[str, str]:
     namespace = fixtures.workload().gateway.namespace
     pods = env.kube.json("get", "pods", "-n", namespace, "-l", GATEWAY_SELECTOR).get("items") or []
-    return {f"{namespace}/{p['metadata']['name']}": env.kube.run(
-        "exec", "-n", namespace, p["metadata"]["name"], "-c", "istio-proxy", "--", "pilot-agent", "request", "GET",
-        "config_dump", check=False, timeout=60).stdout for p in pods}
+    return {f"{namespace}/{p['metadata']['name']}": _config_dump(env, namespace, p["metadata"]["name"])
+            for p in pods}
 
 
 def listener_versions(env) -> dict[str, str]:

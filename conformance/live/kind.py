@@ -19,10 +19,18 @@ from pathlib import Path
 from conformance import fixtures, paths
 from conformance.errors import PreflightError
 from conformance.live.kube import Kube, last_line
+from conformance.wait import wait_until
 
 NAME = "cortex-conformance"
 CONFIGS = {3: paths.FIXTURES / "kind" / "cluster.yaml", 1: paths.FIXTURES / "kind" / "cluster-single.yaml"}
 STATE_DIR = paths.cache_root() / "clusters"
+
+
+def _epoch(stamp: str) -> float:
+    """Docker's RFC 3339 time (nanoseconds, Z) as seconds since the epoch."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp[:19] + "+00:00").timestamp()
 
 
 def fingerprint(nodes: int, node_image: str, node_image_id: str | None) -> str:
@@ -98,6 +106,7 @@ class Cluster:
             recorded = self.recorded_fingerprint()
             if recorded == self.fingerprint and self.kubeconfig.exists():
                 progress(f"cluster: reusing kind cluster {self.name} (fingerprint {self.fingerprint[:12]})")
+                self._wait_serving()
                 return
             progress(f"cluster: {self.name} was built from other pins or config "
                      f"({(recorded or 'unknown')[:12]} != {self.fingerprint[:12]}); recreating it")
@@ -117,6 +126,52 @@ class Cluster:
             "name": self.name, "fingerprint": self.fingerprint, "nodes": self.nodes, "node_image": self.node_image,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "create_seconds": round(time.monotonic() - started, 1)}, indent=1))
+
+    def _wait_serving(self) -> None:
+        """A kept cluster may have just been restarted (a reboot, the Docker daemon started again): its nodes
+        come back with the daemon, but the API server answers and the nodes turn Ready a minute later."""
+        stopped = self._docker("ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={self.name}",
+                               "--filter", "status=exited", "--format", "{{.Names}}").split()
+        if stopped:
+            self._docker("start", *stopped)
+        kube = self.kube
+        wait_until(f"the API server of kind cluster {self.name} to answer /readyz",
+                   lambda: kube.run("get", "--raw", "/readyz", check=False, timeout=20).returncode == 0,
+                   timeout=180, interval=2)
+        kube.wait(f"every node of kind cluster {self.name} to be Ready", "--for=condition=Ready", "nodes", "--all",
+                  timeout=180)
+        if stopped or self._restarted_recently():
+            self._settle(kube)
+
+    def _restarted_recently(self, window: float = 600) -> bool:
+        nodes = self._docker("ps", "--filter", f"label=io.x-k8s.kind.cluster={self.name}", "--format",
+                             "{{.Names}}").split()
+        started = self._docker("inspect", "--format", "{{.State.StartedAt}}", *nodes).split() if nodes else []
+        now = time.time()
+        return any(now - _epoch(stamp) < window for stamp in started)
+
+    def _settle(self, kube: Kube) -> None:
+        """After a restart: the CNI's DaemonSets roll out, then pods that crashed while the Service network
+        was down (metrics-server, istiod: measured, `dial tcp 10.96.0.1:443: connection refused`) are
+        recreated now instead of after their back-off."""
+        for daemonset in kube.run("get", "daemonsets", "-n", "kube-system", "-o", "name").stdout.split():
+            kube.rollout("kube-system", daemonset, timeout=180)
+        workload = fixtures.workload()
+        # The workload's own pods are the checks' to judge, never ours to recycle.
+        theirs = {workload.namespace, *workload.client_namespaces}
+        pods = kube.json("get", "pods", "--all-namespaces").get("items") or []
+        for pod in (p for p in pods if p["metadata"]["namespace"] not in theirs):
+            waiting = [(s.get("state") or {}).get("waiting", {}).get("reason") for s in
+                       (pod.get("status") or {}).get("containerStatuses") or []]
+            if "CrashLoopBackOff" in waiting:
+                meta = pod["metadata"]
+                kube.run("delete", "pod", meta["name"], "-n", meta["namespace"], "--wait=false")
+    def _docker(self, *args: str) -> str:
+        result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False, env=self.env,
+                                timeout=120)
+        if result.returncode != 0:
+            raise PreflightError(f"docker {' '.join(args[:2])} failed: {last_line(result.stderr)}")
+        return result.stdout
 
     def load_images(self, refs: list[str], progress=print) -> None:
         """Move images into every node (`kind load docker-image`) unless the nodes hold them."""

@@ -95,17 +95,12 @@ def _istio_changed(before: str, after: str) -> bool:
 
 
 def _apply_and_push(env, rendered: str, mesh: bool, what: str, progress, wait: float | None = None) -> None:
-    """Apply an overlay; when it changes Istio config, wait until cortex-api's sidecars run it, so that the
-    checks judge the config applied and not the one before (measured: TEL-01 saw 2 of 200 requests
-    sampled at a rate already set to 0)."""
-    before = actions.listener_versions(env) if mesh else {}
-    env.workload.apply_overlay(rendered, **({} if wait is None else {"wait": wait}))
-    if mesh:
-        try:
-            actions.wait_mesh_pushed(env, before, what)
-        except WaitTimeout as exc:
-            # The checks still run; a fault they miss is reported as missed, with this line in the log.
-            progress(f"faults: {exc}")
+    try:
+        actions.pushing(env, lambda: env.workload.apply_overlay(rendered, **({} if wait is None else {"wait": wait})),
+                        what, mesh=mesh)
+    except WaitTimeout as exc:
+        # The checks still run; a fault they miss is reported as missed, with this line in the log.
+        progress(f"faults: {exc}")
 
 
 def apply_fault(env, fault: Fault, progress: Callable[[str], None]) -> list[Callable[[], None]]:

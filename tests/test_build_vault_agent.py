@@ -158,8 +158,12 @@ def test_templates_render_with_bao_agent(injector_patch, tmp_path):
         config["vault"]["address"] = address
         env = dict(os.environ, BAO_ADDR=address, BAO_TOKEN=root_token, HOME=str(tmp_path))
         for path, data in values.items():
-            pairs = [f"{k}={v}" for k, v in data.items()]
-            subprocess.run([_bao(), "kv", "put", f"secret/{path}", *pairs], env=env, capture_output=True, check=True)
+            argv = [_bao(), "kv", "put", f"secret/{path}", *(f"{k}={v}" for k, v in data.items())]
+            # "Unsealed" comes before the dev server has mounted and upgraded kv-v2 at secret/: under load
+            # the first put failed with exit 2 (seen once in a full test run), so each put gets a deadline.
+            wait_until(f"bao kv put secret/{path} to succeed on {address}",
+                       lambda argv=argv: subprocess.run(argv, env=env, capture_output=True).returncode == 0,
+                       timeout=30, interval=0.5)
         (tmp_path / "config.json").write_text(json.dumps(config))
         result = subprocess.run([_bao(), "agent", f"-config={tmp_path / 'config.json'}"], env=env,
                                 capture_output=True, text=True, timeout=60, check=False)

@@ -40,3 +40,16 @@ def test_drain_comes_from_the_installed_mesh_config():
     from conformance.live.faults import actions
 
     assert 0 < actions.drain_seconds() <= 10
+
+
+def test_checks_wait_out_the_drain_of_the_last_push_only(monkeypatch):
+    """The drain after a push delays the next checks, not the next fault's apply: settle() sleeps only for
+    what is left of it, and nothing when no push came."""
+    from conformance.live.faults import actions
+
+    monkeypatch.setattr(actions, "drain_seconds", lambda: -0.9)  # the drain plus its 1 s margin: 0.1 s
+    drain = actions.Drain()
+    assert drain.settle() == 0.0
+    drain.pushed()
+    assert 0 < drain.settle() <= 0.1
+    assert drain.settle() == 0.0

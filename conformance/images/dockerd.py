@@ -90,6 +90,12 @@ def answers(daemon: Daemon = DAEMON) -> bool:
     return result.returncode == 0 and bool(result.stdout.strip())
 
 
+def _data_root(daemon: Daemon) -> str:
+    result = subprocess.run([_docker_cli(), "info", "--format", "{{.DockerRootDir}}"], env=daemon.env(),
+                            capture_output=True, text=True, timeout=30, check=False)
+    return result.stdout.strip()
+
+
 def _pid(daemon: Daemon) -> int | None:
     try:
         pid = int(daemon.pidfile.read_text().strip())
@@ -125,6 +131,13 @@ def _ensure_dockerd() -> str:
 def start(daemon: Daemon = DAEMON, *, timeout: float = 60) -> Daemon:
     """Start the private daemon, or reuse the one already answering on its socket."""
     if answers(daemon):
+        serving = _data_root(daemon)
+        if serving != str(daemon.data_root):
+            # One socket, one daemon: a cache moved by CORTEX_CONFORMANCE_CACHE would otherwise build into,
+            # and reuse the images of, the cache the daemon was started for.
+            raise PreflightError(f"the private dockerd on {daemon.socket} keeps its images in {serving}, not in "
+                                 f"this cache's {daemon.data_root}: stop it first (python -m "
+                                 "conformance.images.dockerd stop)")
         return daemon
     if os.geteuid() != 0:
         raise PreflightError("the private dockerd needs root")

@@ -268,23 +268,36 @@ def _config_dump(env, namespace: str, pod: str) -> str:
                         "config_dump", check=False, timeout=60).stdout
 
 
-def _sidecar_dumps(env) -> dict[str, str]:
-    """Each Ready cortex-api pod's sidecar config dump."""
+def _dumps(env, pods: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Key -> config dump of each (namespace, pod), fetched side by side: each is one `kubectl exec` that
+    mostly waits, and a push wait polls them every second."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {key: pool.submit(_config_dump, env, namespace, pod) for key, (namespace, pod) in pods.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def _sidecar_pods(env) -> dict[str, tuple[str, str]]:
     from conformance.live import observe
 
     namespace = fixtures.workload().namespace
-    return {p["metadata"]["name"]: _config_dump(env, namespace, p["metadata"]["name"])
+    return {p["metadata"]["name"]: (namespace, p["metadata"]["name"])
             for p in observe.api_pods(env.kube) if observe.is_ready(p)}
+
+
+def _sidecar_dumps(env) -> dict[str, str]:
+    """Each Ready cortex-api pod's sidecar config dump."""
+    return _dumps(env, _sidecar_pods(env))
 
 
 GATEWAY_SELECTOR = "app.kubernetes.io/name=istio-ingressgateway"
 
 
-def _gateway_dumps(env) -> dict[str, str]:
+def _gateway_pods(env) -> dict[str, tuple[str, str]]:
     namespace = fixtures.workload().gateway.namespace
     pods = env.kube.json("get", "pods", "-n", namespace, "-l", GATEWAY_SELECTOR).get("items") or []
-    return {f"{namespace}/{p['metadata']['name']}": _config_dump(env, namespace, p["metadata"]["name"])
-            for p in pods}
+    return {f"{namespace}/{p['metadata']['name']}": (namespace, p["metadata"]["name"]) for p in pods}
 
 
 def proxy_versions(env) -> dict[str, str]:
@@ -292,7 +305,7 @@ def proxy_versions(env) -> dict[str, str]:
     sidecars and the ingress gateway): istiod stamps every push it sends. A policy or Telemetry change
     reaches the sidecars' listeners, a DestinationRule their clusters, a Gateway only the gateway's routes."""
     versions = {}
-    for pod, dump in {**_sidecar_dumps(env), **_gateway_dumps(env)}.items():
+    for pod, dump in _dumps(env, {**_sidecar_pods(env), **_gateway_pods(env)}).items():
         try:
             configs = json.loads(dump).get("configs") or []
         except json.JSONDecodeError:
@@ -322,8 +335,28 @@ def wait_mesh_pushed(env, before: dict[str, str], what: str, timeout: float = 60
             any(pod not in before for pod in now)
 
     wait_until(f"the proxies to run the {what}", pushed, timeout=timeout, interval=1)
-    # Connections opened before the push keep the old filter chain until the drain closes them.
-    time.sleep(drain_seconds() + 1)
+    DRAIN.pushed()
+
+
+class Drain:
+    """Connections opened before a push keep the old filter chain until the proxies' drain closes them: no
+    check may run until the drain of the last push is over. Only the checks wait for it, so an undo's drain
+    runs while the next fault is applied."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+
+    def pushed(self) -> None:
+        self.until = time.monotonic() + drain_seconds() + 1
+
+    def settle(self) -> float:
+        """Sleep out the rest of the last push's drain; returns the seconds slept."""
+        left = max(0.0, self.until - time.monotonic())
+        time.sleep(left)
+        return left
+
+
+DRAIN = Drain()
 
 
 def drain_seconds() -> float:
@@ -344,8 +377,7 @@ def _pushed(env, marker: str, *, present: bool, what: str) -> None:
 
     wait_until(f"cortex-api's sidecars to {'run' if present else 'drop'} the changed {what}", shows, timeout=WAIT,
                interval=3)
-    # Connections opened before the push keep the old listener config until the drain closes them.
-    time.sleep(drain_seconds() + 1)
+    DRAIN.pushed()
 
 
 def otel_provider_nowhere(env) -> Undo:

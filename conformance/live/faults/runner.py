@@ -59,6 +59,7 @@ def run_checks(env, run_name: str, report_dir: Path, only: list[str] | None = No
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if only:
         args += ["--controls", ",".join(only)]
+    actions.DRAIN.settle()
     pytest.main(args, plugins=[Attached(env)])
     path = report_dir / f"results-{run_name}.json"
     if not path.exists():

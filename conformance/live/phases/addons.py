@@ -167,9 +167,7 @@ class Platform:
         return hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()
 
     def _installed(self) -> str | None:
-        found = self.kube.run("get", "configmap", FINGERPRINT_CONFIGMAP, "-n", "kube-system", "-o",
-                              "jsonpath={.data.fingerprint}", check=False)
-        return found.stdout.strip() or None if found.returncode == 0 else None
+        return installed_fingerprint(self.kube)
 
     def _healthy(self) -> bool:
         """Every platform Deployment exists and has all its replicas available (one API call)."""
@@ -214,3 +212,10 @@ class Platform:
 
     def down(self) -> None:
         """Nothing: the platform lives as long as the cluster it was installed on."""
+
+
+def installed_fingerprint(kube) -> str | None:
+    """The fingerprint of the platform installed on the cluster (recorded by the install), or None."""
+    found = kube.run("get", "configmap", FINGERPRINT_CONFIGMAP, "-n", "kube-system", "-o",
+                     "jsonpath={.data.fingerprint}", check=False)
+    return found.stdout.strip() or None if found.returncode == 0 else None

@@ -81,12 +81,10 @@ class Workload:
                              else tokens.generate_keys())
         rendered = self.render_overlay(OVERLAYS / "dev")
         # A reinstalled platform (another Istio, new mesh defaults) needs new sidecars: start over too.
-        from conformance.live.phases.addons import FINGERPRINT_CONFIGMAP
+        from conformance.live.phases.addons import installed_fingerprint
 
-        platform = self.kube.run("get", "configmap", FINGERPRINT_CONFIGMAP, "-n", "kube-system", "-o",
-                                 "jsonpath={.data.fingerprint}", check=False).stdout.strip()
         self._digests = {"clients": _digest(clients + canary), "overlay": self._overlay_digest(rendered),
-                         "platform": platform}
+                         "platform": installed_fingerprint(self.kube) or ""}
         self.warm = record is not None and all(record.get(k) == v for k, v in self._digests.items())
         if record is not None and not self.warm:
             # A changed overlay could leave proxies answering on old filter chains for a while, and a
@@ -122,15 +120,19 @@ class Workload:
             return None
         # A run that stops half-way must not leave a record the next one trusts.
         self.kube.run("delete", "secret", WARM_RECORD, "-n", "kube-system", "--ignore-not-found", check=False)
-        for namespace in namespaces:
-            ns = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
-            if ns.returncode != 0:
-                return None
-            doc = json.loads(ns.stdout)
-            if (doc["metadata"].get("labels") or {}).get(OWNER_LABEL) != OWNER or \
-                    (doc.get("status") or {}).get("phase") == "Terminating":
-                return None
+        if any(self._namespace(n) != "ours" for n in namespaces):
+            return None
         return json.loads(base64.b64decode(found.stdout))
+
+    def _namespace(self, namespace: str) -> str:
+        """absent, terminating, ours (labelled by this suite), or foreign."""
+        found = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
+        if found.returncode != 0:
+            return "absent"
+        doc = json.loads(found.stdout)
+        if (doc["metadata"].get("labels") or {}).get(OWNER_LABEL) != OWNER:
+            return "foreign"
+        return "terminating" if (doc.get("status") or {}).get("phase") == "Terminating" else "ours"
 
     def _overlay_digest(self, rendered: str) -> str:
         """The rendered overlay without this run's gateway certificate Secrets."""
@@ -245,14 +247,11 @@ class Workload:
         """Our namespaces carry our label; a namespace someone else made is never taken over, and one of
         ours that is still there (a kept run's) is deleted first: this run starts as on a new cluster."""
         for namespace in namespaces:
-            found = self.kube.run("get", "namespace", namespace, "-o", "json", check=False)
-            if found.returncode != 0:
-                continue
-            doc = json.loads(found.stdout)
-            if (doc["metadata"].get("labels") or {}).get(OWNER_LABEL) != OWNER:
+            state = self._namespace(namespace)
+            if state == "foreign":
                 raise PreflightError(f"namespace {namespace} exists and was not created by this suite "
                                      f"(no {OWNER_LABEL}={OWNER} label): refusing to take it over")
-            if (doc.get("status") or {}).get("phase") != "Terminating":
+            if state == "ours":
                 self.progress(f"workload: deleting the previous run's namespace {namespace}")
                 self.kube.run("delete", "namespace", namespace, "--wait=false")
         for namespace in namespaces:

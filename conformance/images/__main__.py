@@ -78,12 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--istio", metavar="RELEASE", help="the Istio release to build (default: versions.yaml's)")
     parser.add_argument("--bench", action="store_true",
                         help="run the selection twice and report cold (recorded) and warm times as JSON too")
+    parser.add_argument("--prune", action="store_true",
+                        help="delete the cache entries no supported version uses any more, and exit")
     parser.add_argument("--image-set", type=Path, default=None, metavar="PATH",
                         help=f"where to write the image set (default {default_image_set()})")
     args = parser.parse_args(argv)
     if args.list:
         _list()
         return 0
+    if args.prune:
+        def prune() -> None:
+            from conformance.images import prune as pruning
+
+            freed = pruning.prune()
+            print(f"prune: {_mib(freed)} freed in {cache_root()}; {pruning.prune_images()} image(s) removed from "
+                  "the private dockerd")
+        return run_cli(prune, failure=1)
 
     def act() -> None:
         from conformance import fixtures

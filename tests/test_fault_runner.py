@@ -53,3 +53,16 @@ def test_checks_wait_out_the_drain_of_the_last_push_only(monkeypatch):
     drain.pushed()
     assert 0 < drain.settle() <= 0.1
     assert drain.settle() == 0.0
+
+
+def test_a_push_counts_once_every_replica_of_the_changed_kind_runs_it():
+    """One changed cortex-api sidecar is not enough while the other still runs the old config; a gateway
+    that nothing changed does not hold the wait up."""
+    from conformance.live.faults.actions import judge_pushed
+
+    before = {"sidecar:a": "1|1|r", "sidecar:b": "1|1|r", "gateway:istio-ingress/g": "1|1|r"}
+    assert not judge_pushed(before, before)
+    assert not judge_pushed(before, {**before, "sidecar:a": "2|1|r"})
+    assert judge_pushed(before, {**before, "sidecar:a": "2|1|r", "sidecar:b": "2|1|r"})
+    assert judge_pushed(before, {**before, "gateway:istio-ingress/g": "1|1|s"})
+    assert judge_pushed(before, {"sidecar:c": "5|5|r", "gateway:istio-ingress/g": "1|1|r"})  # new pods

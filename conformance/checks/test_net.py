@@ -81,7 +81,9 @@ def canary(live):
         try:
             after = wait_until("the canary's deny policy to take effect",
                                lambda: (r := _canary_probe(live)).outcome not in ALLOWED_OUTCOMES and r,
-                               timeout=60, interval=2)
+                               # kube-router programs a new policy on its watch event: 1 to 2 s measured
+                               # in every baseline here; 30 s is margin for a loaded machine, not a poll.
+                               timeout=30, interval=1)
         except WaitTimeout:
             after = _canary_probe(live)
         yield before, after

@@ -185,3 +185,12 @@ def test_markdown_lists_the_problems(report_dir):
     """The summary says why the catalogue proves nothing, under its table."""
     _with_faults(report_dir, _catalogue(KILLED, baseline_after={"outcome": "failed", "failed_controls": ["NET-01"]}))
     assert "- ❌ the baseline after the catalogue failed (NET-01)\n" in (report_dir / "report.md").read_text()
+
+
+def test_a_partial_catalogue_says_what_it_did_not_run():
+    """A record of `--only` runs proves only its faults: the faults of the catalogue it skipped are named."""
+    data = _catalogue(KILLED, catalogue=["permissive-workload-mtls", "pdb-deleted", "vault-sealed"])
+    summary, warnings = faults.summarise(data)
+    assert summary["not_run"] == ["pdb-deleted", "vault-sealed"]
+    assert warnings == ["faults.json ran 1 of the catalogue's 3 faults (--only); not run: pdb-deleted, vault-sealed"]
+    assert faults.summarise(_catalogue(KILLED, catalogue=["permissive-workload-mtls"]))[0]["not_run"] == []

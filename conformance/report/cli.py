@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
 def _summary_line(doc: dict[str, Any], report_dir: Path) -> str:
     counts = doc["summary"]["by_status"]
     faults = doc.get("faults")
-    killed = f", {faults['killed']}/{faults['total']} faults killed" if faults else ""
+    partial = f" (a partial catalogue: {len(faults['not_run'])} not run)" if faults and faults.get("not_run") else ""
+    killed = f", {faults['killed']}/{faults['total']} faults killed{partial}" if faults else ""
     return (f"report: {doc['headline']}: {counts['failed']} failed, {counts['error']} error, "
             f"{counts['skipped']} skipped, {counts[outcomes.NOT_RUN]} not run, {counts['passed']} passed"
             f"{killed} -> {report_dir / 'report.html'}")

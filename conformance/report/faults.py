@@ -124,7 +124,13 @@ def summarise(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         "baseline_before": _baseline(data, "baseline_before"), "baseline_after": _baseline(data, "baseline_after"),
         "faults": faults, "killed": sum(1 for f in faults if f["killed"]), "total": len(faults),
         "wall_seconds": data.get("wall_seconds"),
+        # The faults of fixtures/faults.yaml that this record did not run (`--only`): a partial catalogue
+        # proves only what it ran, and the report says so beside its count.
+        "not_run": sorted(set(data.get("catalogue") or []) - {f["name"] for f in faults}),
     }
+    if summary["not_run"]:
+        warnings.append(f"{FILE} ran {len(faults)} of the catalogue's {len(faults) + len(summary['not_run'])} "
+                        f"faults (--only); not run: {', '.join(summary['not_run'])}")
     summary["problems"] = _problems(summary)
     return summary, warnings
 

@@ -51,7 +51,9 @@ def section(doc: dict[str, Any]) -> str:
             "the live checks run, and the fault is undone. A fault is killed when every control it expects "
             f"to fail did fail. Run {e(catalogue['started_at'])} to {e(catalogue['finished_at'])}, commit "
             f"<code>{e((commit or '')[:12] or None)}</code>, {seconds(catalogue['wall_seconds'])} s.</p>"
-            f'<p class="killed"><b>{catalogue["killed"]} of {catalogue["total"]} fault(s) killed</b></p>')
+            f'<p class="killed"><b>{catalogue["killed"]} of {catalogue["total"]} fault(s) killed</b>'
+            + (f" (a partial catalogue; not run: {e(', '.join(catalogue['not_run']))})"
+               if catalogue.get("not_run") else "") + "</p>")
     problems = ""
     if catalogue["problems"]:
         items = "".join(f"<li>{e(p)}</li>" for p in catalogue["problems"])

@@ -110,7 +110,9 @@ def _faults(doc: dict[str, Any]) -> list[str]:
         seconds = f"{f['seconds']:.1f}" if isinstance(f["seconds"], int | float) else "—"
         lines.append(f"| {_cell(f['name'])} | {_cell(f['kind'])} | {_cell(', '.join(f['expect']))} "
                      f"| {_cell(', '.join(f['failed']) or 'none')} | {_cell(killed)} | {seconds} |")
-    lines += ["", f"**{catalogue['killed']}/{catalogue['total']}** faults killed."]
+    partial = (f" A partial catalogue: {len(catalogue['not_run'])} fault(s) of fixtures/faults.yaml not run."
+               if catalogue.get("not_run") else "")
+    lines += ["", f"**{catalogue['killed']}/{catalogue['total']}** faults killed.{partial}"]
     problems = [f"- ❌ {_cell(p)}" for p in catalogue["problems"]]
     return lines + (["", *problems] if problems else [])
 

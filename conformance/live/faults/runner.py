@@ -179,10 +179,12 @@ def _baseline(env, name: str, report_dir: Path, progress) -> dict[str, Any]:
             "seconds": round(time.monotonic() - started, 1)}
 
 
-def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable[[str], None],
+                  catalogue: list[str] | None = None) -> dict[str, Any]:
     started_at, began = now(), time.monotonic()
     document: dict[str, Any] = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "started_at": started_at,
-                                "git": _git(), "environment": env.describe(), "faults": []}
+                                "git": _git(), "environment": env.describe(), "faults": [],
+                                "catalogue": catalogue or [f.name for f in faults]}
     document["baseline_before"] = _baseline(env, "baseline-before", report_dir, progress)
     reset_scale(env)
     for index, fault in enumerate(faults, 1):
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         env = Environment(options, progress=install(Progress()))
         try:
             env.up()
-            outcome.update(run_catalogue(env, chosen, args.report_dir, env.progress))
+            outcome.update(run_catalogue(env, chosen, args.report_dir, env.progress, [f.name for f in faults]))
         finally:
             if env.workload_phase is not None:
                 env.workload_phase.down()

@@ -26,7 +26,9 @@ def test_an_entry_of_old_inputs_goes_and_the_current_one_stays(tmp_path, monkeyp
     unrelated.mkdir()
     assert prune.stale(tmp_path) == [old]
     prune.prune(tmp_path, progress=lambda _m: None)
-    assert kept.exists() and unrelated.exists() and not old.exists()
+    assert kept.exists()
+    assert unrelated.exists()
+    assert not old.exists()
 
 
 def test_a_half_built_entry_goes_only_when_its_builder_is_gone(tmp_path, monkeypatch):

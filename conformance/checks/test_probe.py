@@ -11,6 +11,7 @@ from conformance.errors import WaitTimeout
 from conformance.live import observe
 from conformance.plugin import holds
 from conformance.static.rules import health
+from conformance.wait import wait_until
 
 static = pytest.mark.static
 
@@ -57,12 +58,18 @@ def test_pods_ready(live, evidence):
     minimum = observe.expectations()["hpa"]["min_replicas"]
     error = live.workload.rollout_error
     if error is None:
+        # Not `kubectl wait -l`: it also waits for a pod that is terminating (the previous run's scale-down)
+        # and, once that pod is gone, sits out the whole deadline (measured: 300 s, then a false failure).
+        def every_pod_ready() -> bool:
+            pods = observe.api_pods(live.kube)
+            return bool(pods) and all(observe.is_ready(p) for p in pods)
+
         try:
-            live.kube.wait(f"every pod of {spec.ref('Deployment')} to be Ready", "--for=condition=Ready", "pods",
-                           "-n", spec.namespace, "-l", spec.selector, timeout=deadline, evidence=live.evidence_dir,
-                           namespace=spec.namespace)
+            wait_until(f"every pod of {spec.ref('Deployment')} to be Ready", every_pod_ready, timeout=deadline,
+                       interval=2)
         except WaitTimeout as exc:
-            error = str(exc)
+            saved = live.kube.save_evidence(spec.namespace, live.evidence_dir)
+            error = f"{exc}; events, pods and logs saved in {saved}"
     pods = observe.api_pods(live.kube)
     gaps = [f"{spec.ref('Deployment')}: {error}"] if error else []
     for pod in pods:

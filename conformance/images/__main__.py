@@ -90,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         def prune() -> None:
             from conformance.images import prune as pruning
 
-            freed = pruning.prune()
-            print(f"prune: {_mib(freed)} freed in {cache_root()}; {pruning.prune_images()} image(s) removed from "
-                  "the private dockerd")
+            kept = pruning.current()
+            freed = pruning.prune(kept=kept)
+            print(f"prune: {_mib(freed)} freed in {cache_root()}; {pruning.prune_images(kept)} image(s) removed "
+                  "from the private dockerd")
         return run_cli(prune, failure=1)
 
     def act() -> None:

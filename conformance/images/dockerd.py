@@ -96,16 +96,28 @@ def _data_root(daemon: Daemon) -> str:
     return result.stdout.strip()
 
 
+def serves_this_cache(daemon: Daemon = DAEMON) -> bool:
+    """True when the daemon answers and keeps its images in this cache (not one another cache started)."""
+    return answers(daemon) and _data_root(daemon) == str(daemon.data_root)
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists; one owned by another user does."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _pid(daemon: Daemon) -> int | None:
     try:
         pid = int(daemon.pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    return pid
+    return pid if alive(pid) else None
 
 
 def _ensure_dockerd() -> str:

@@ -9,7 +9,6 @@ to, and the build directories of builds still running; it deletes the rest.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -23,8 +22,8 @@ KEY = re.compile(r"[0-9a-f]{64}")
 BUILDING = re.compile(r"\.tmp-[0-9a-f]{16}-(\d+)")
 
 
-def _current() -> dict[tuple[str, str], cache.Entry]:
-    """The entries the current inputs of each supported version combination lead to."""
+def current() -> dict[tuple[str, str], cache.Entry]:
+    """The entries the current inputs of each supported version combination lead to, by (stage, key)."""
     kept: dict[tuple[str, str], cache.Entry] = {}
     try:
         for minor in fixtures.supported_minors():
@@ -38,25 +37,11 @@ def _current() -> dict[tuple[str, str], cache.Entry]:
     return kept
 
 
-def reachable() -> set[tuple[str, str]]:
-    """(stage, key) of every entry the current inputs of a supported version combination lead to."""
-    return set(_current())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stale(root: Path | None = None) -> list[Path]:
-    """Entries of the stage cache under `root` that no supported version reaches, and builds left half-done."""
+def stale(root: Path | None = None, kept: dict[tuple[str, str], cache.Entry] | None = None) -> list[Path]:
+    """Entries of the stage cache under `root` that no supported version reaches (`kept`, by default
+    current()), and builds left half-done."""
     root = root or cache_root()
-    kept = reachable()
+    kept = current() if kept is None else kept
     found = []
     for name in stage.REGISTRY:
         directory = root / name
@@ -65,15 +50,16 @@ def stale(root: Path | None = None) -> list[Path]:
         for entry in sorted(directory.iterdir()):
             building = BUILDING.fullmatch(entry.name)
             if (KEY.fullmatch(entry.name) and (name, entry.name) not in kept) or \
-                    (building and not _alive(int(building.group(1)))):
+                    (building and not dockerd.alive(int(building.group(1)))):
                 found.append(entry)
     return found
 
 
-def prune(root: Path | None = None, *, progress=print) -> int:
+def prune(root: Path | None = None, kept: dict[tuple[str, str], cache.Entry] | None = None, *,
+          progress=print) -> int:
     """Delete the stale entries; returns the bytes freed."""
     freed = 0
-    for entry in stale(root):
+    for entry in stale(root, kept):
         size = tree_size(entry)
         progress(f"prune: {entry.parent.name}/{entry.name[:12]} ({size / (1 << 20):,.0f} MiB)")
         shutil.rmtree(entry)
@@ -81,12 +67,14 @@ def prune(root: Path | None = None, *, progress=print) -> int:
     return freed
 
 
-def prune_images(*, progress=print) -> int:
-    """Remove our images (cortex.local/...) that no current entry holds from the private daemon, if it runs;
-    returns how many went. An image a container uses (a kind node) stays: docker refuses, and that is fine."""
-    if not dockerd.answers():
+def prune_images(kept: dict[tuple[str, str], cache.Entry], *, progress=print) -> int:
+    """Remove our images (cortex.local/...) that no kept entry holds from the private daemon, if it runs for
+    this cache; returns how many went. An image a container uses (a kind node) stays: docker refuses."""
+    # A daemon started for another cache (CORTEX_CONFORMANCE_CACHE) holds that cache's images, which
+    # this cache's entries know nothing of: all of them would look stale.
+    if not dockerd.serves_this_cache():
         return 0
-    wanted = {image["id"] for entry in _current().values() for image in entry.result.get("images", {}).values()}
+    wanted = {image["id"] for entry in kept.values() for image in entry.result.get("images", {}).values()}
     listed = images.docker("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").splitlines()
     removed = 0
     for line in filter(None, listed):

@@ -33,6 +33,12 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp[:19] + "+00:00").timestamp()
 
 
+def _started_within(stamps: list[str], window: float = 600) -> bool:
+    """Whether a node started in the last `window` seconds: then the cluster was just restarted."""
+    now = time.time()
+    return any(now - _epoch(stamp) < window for stamp in stamps)
+
+
 def fingerprint(nodes: int, node_image: str, node_image_id: str | None) -> str:
     """What the cluster is made of: the kind and Kubernetes pins, the kind config, the node image.
 
@@ -130,8 +136,12 @@ class Cluster:
     def _wait_serving(self) -> None:
         """A kept cluster may have just been restarted (a reboot, the Docker daemon started again): its nodes
         come back with the daemon, but the API server answers and the nodes turn Ready a minute later."""
-        stopped = self._docker("ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={self.name}",
-                               "--filter", "status=exited", "--format", "{{.Names}}").split()
+        nodes = self._docker("ps", "-a", "--filter", f"label=io.x-k8s.kind.cluster={self.name}", "--format",
+                             "{{.Names}}").split()
+        states = [line.split() for line in self._docker(
+            "inspect", "--format", "{{.Name}} {{.State.Status}} {{.State.StartedAt}}", *nodes).splitlines()
+            if line.strip()] if nodes else []
+        stopped = [name.lstrip("/") for name, status, _ in states if status == "exited"]
         if stopped:
             self._docker("start", *stopped)
         kube = self.kube
@@ -140,15 +150,8 @@ class Cluster:
                    timeout=180, interval=2)
         kube.wait(f"every node of kind cluster {self.name} to be Ready", "--for=condition=Ready", "nodes", "--all",
                   timeout=180)
-        if stopped or self._restarted_recently():
+        if stopped or _started_within([started for _, status, started in states if status == "running"]):
             self._settle(kube)
-
-    def _restarted_recently(self, window: float = 600) -> bool:
-        nodes = self._docker("ps", "--filter", f"label=io.x-k8s.kind.cluster={self.name}", "--format",
-                             "{{.Names}}").split()
-        started = self._docker("inspect", "--format", "{{.State.StartedAt}}", *nodes).split() if nodes else []
-        now = time.time()
-        return any(now - _epoch(stamp) < window for stamp in started)
 
     def _settle(self, kube: Kube) -> None:
         """After a restart: the CNI's DaemonSets roll out, then pods that crashed while the Service network
@@ -166,6 +169,7 @@ class Cluster:
             if "CrashLoopBackOff" in waiting:
                 meta = pod["metadata"]
                 kube.run("delete", "pod", meta["name"], "-n", meta["namespace"], "--wait=false")
+
     def _docker(self, *args: str) -> str:
         result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False, env=self.env,
                                 timeout=120)

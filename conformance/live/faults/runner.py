@@ -91,7 +91,7 @@ def _istio_changed(before: str, after: str) -> bool:
     """Whether the two renderings differ in an Istio resource: a change the proxies get by a push."""
     def istio(text: str) -> list[Any]:
         return sorted(json.dumps(d, sort_keys=True) for d in yaml.safe_load_all(text)
-                       if d and ".istio.io/" in str(d.get("apiVersion", "")))
+                       if d and actions.is_istio(d))
     return istio(before) != istio(after)
 
 

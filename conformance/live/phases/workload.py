@@ -21,6 +21,7 @@ import yaml
 
 from conformance import fixtures, paths
 from conformance.errors import PreflightError, WaitTimeout
+from conformance.live import observe
 from conformance.live import overlay as conformance_overlay
 from conformance.live.kube import Kube, KubeError
 from conformance.live.options import Options
@@ -218,14 +219,19 @@ class Workload:
 
         def ready() -> bool:
             status = self.kube.json("get", "deployment", spec.name, "-n", spec.namespace).get("status") or {}
-            return status.get("readyReplicas", 0) >= minimum and not status.get("unavailableReplicas")
+            if status.get("readyReplicas", 0) < minimum or status.get("unavailableReplicas"):
+                return False
+            # The checks look into every pod, and a pod still starting has no containers to look into yet
+            # (measured: VAULT-02 "container not found" on a warm run, while a pod the previous run's
+            # experiments had caused was still starting).
+            return all(observe.is_ready(p) for p in observe.api_pods(self.kube))
 
         try:
             self.kube.rollout(spec.namespace, f"deployment/{spec.name}", timeout=timeout,
                               evidence=self.options.report_dir)
             # The Deployment sets no replicas (the HPA owns the count), so it rolls out with one pod and
             # the HPA adds the rest at its next sync: the checks need the minimum it keeps.
-            wait_until(f"{spec.ref('Deployment')} to have the HPA's {minimum} Ready pods", ready,
+            wait_until(f"{spec.ref('Deployment')} to have the HPA's {minimum} Ready pods and none starting", ready,
                        timeout=min(timeout, 180), interval=2)
         except WaitTimeout as exc:
             # PROBE-01 reports this with its evidence; the other checks still look at what is there.

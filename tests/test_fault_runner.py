@@ -66,3 +66,19 @@ def test_a_push_counts_once_every_replica_of_the_changed_kind_runs_it():
     assert judge_pushed(before, {**before, "sidecar:a": "2|1|r", "sidecar:b": "2|1|r"})
     assert judge_pushed(before, {**before, "gateway:istio-ingress/g": "1|1|s"})
     assert judge_pushed(before, {"sidecar:c": "5|5|r", "gateway:istio-ingress/g": "1|1|r"})  # new pods
+
+
+def test_overlay_only_faults_run_back_to_back_after_the_rest():
+    """Faults that only change the overlay run last and in a row, so each one's overlay replaces the one
+    before instead of a restore and a second rollout; catalogue order holds within each group."""
+    from conformance.live.faults.catalogue import Fault
+
+    def fault(name, **changes):
+        return Fault(name=name, description=name, expect=("MTLS-01",), **changes)
+
+    patch = ({"target": "Deployment/cortex-api", "path": "spec.x", "value": 1},)
+    step = ({"call": "vault-sealed"},)
+    faults = [fault("a", overlay=patch), fault("b", cluster=step), fault("c", overlay=patch, restart=True),
+              fault("d", overlay=patch), fault("e", overlay=patch, cluster=step)]
+    assert [f.name for f in runner.running_order(faults)] == ["b", "c", "e", "a", "d"]
+    assert [runner.chained(f) for f in faults] == [True, False, False, True, False]

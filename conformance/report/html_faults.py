@@ -22,6 +22,8 @@ def _fault_row(fault: dict[str, Any]) -> str:
     killed = "✓ killed" if fault["killed"] else "✗ MISSED" + (
         f" ({', '.join(fault['missed'])} did not fail)" if fault["missed"] else "")
     undone = {True: "yes", False: "NO: left in place"}.get(fault["undone"], "not recorded")
+    if fault["undone"] and fault.get("undo"):
+        undone += f", {fault['undo']}"
     error = f'<pre class="fault-error">{e(fault["error"])}</pre>' if fault["error"] else ""
     return (f'<tr class="{"" if fault["killed"] else "missed"}"><td><b>{e(fault["name"])}</b>'
             f'<span class="reason">{e(fault["description"])}</span>{error}</td><td>{e(fault["kind"])}</td>'

@@ -104,26 +104,27 @@ def _apply_and_push(env, rendered: str, mesh: bool, what: str, progress, wait: f
         progress(f"faults: {exc}")
 
 
-def apply_fault(env, fault: Fault, progress: Callable[[str], None]) -> list[Callable[[], None]]:
-    """Make the fault; returns the undo steps, to be run in reverse order."""
+def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: str) -> list[Callable[[], None]]:
+    """Make the fault; returns the undo steps, to be run in reverse order. `baseline` is the rendered
+    overlay the catalogue started from, which an overlay fault's undo applies again."""
     undos: list[Callable[[], None]] = []
     workload = env.workload
     if fault.restart:
         undos.append(lambda: workload.restart())
     if fault.overlay:
-        baseline = workload.rendered
         rendered = workload.render_overlay(_faulted_overlay(env, fault), name=f"fault-{fault.name}")
-
-        mesh = _istio_changed(baseline, rendered)
 
         def restore() -> None:
             workload.render_overlay(OVERLAYS / "dev")
-            _apply_and_push(env, baseline, mesh, "baseline's Istio config", progress)
+            _apply_and_push(env, baseline, _istio_changed(workload.rendered, baseline), "baseline's Istio config",
+                            progress)
             if workload.rollout_error:
                 raise ConformanceError(f"the baseline did not roll out again: {workload.rollout_error}")
         undos.append(restore)
         progress(f"fault {fault.name}: applying the changed overlay")
-        _apply_and_push(env, rendered, mesh, f"Istio config of {fault.name}", progress, wait=fault.rollout_seconds)
+        # Against what the cluster holds now: the baseline, or the previous fault's overlay (chained()).
+        _apply_and_push(env, rendered, _istio_changed(workload.rendered, rendered), f"Istio config of {fault.name}",
+                        progress, wait=fault.rollout_seconds)
     for step in fault.cluster:
         progress(f"fault {fault.name}: {next(iter(step))} {_describe(step)}")
         undos.append(actions.run_step(env, step))
@@ -131,6 +132,18 @@ def apply_fault(env, fault: Fault, progress: Callable[[str], None]) -> list[Call
         progress(f"fault {fault.name}: new pods, so that admission runs again")
         workload.restart(timeout=fault.rollout_seconds)
     return undos
+
+
+def chained(fault: Fault) -> bool:
+    """Whether the fault only changes the overlay: the next such fault's overlay then undoes it, since an
+    overlay's apply makes the cluster hold exactly that rendering (deleting what it lacks), and one
+    rollout replaces two (restore, then the next fault)."""
+    return bool(fault.overlay) and not fault.cluster and not fault.restart
+
+
+def running_order(faults: list[Fault]) -> list[Fault]:
+    """The faults with cluster steps first, then the overlay-only ones back to back, each in catalogue order."""
+    return [f for f in faults if not chained(f)] + [f for f in faults if chained(f)]
 
 
 def _describe(step: dict[str, Any]) -> str:
@@ -187,33 +200,53 @@ def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable
                                 "catalogue": catalogue or [f.name for f in faults]}
     document["baseline_before"] = _baseline(env, "baseline-before", report_dir, progress)
     reset_scale(env)
-    for index, fault in enumerate(faults, 1):
-        if fault.images and env.images.source not in fault.images:
-            progress(f"[{index}/{len(faults)}] {fault.name}: only for --images {'/'.join(fault.images)}; skipped")
-            continue
-        progress(f"[{index}/{len(faults)}] {fault.name}: {fault.description}")
-        document["faults"].append(_one(env, fault, report_dir, progress))
+    baseline = env.workload.rendered
+    runnable = [f for f in running_order(faults) if not f.images or env.images.source in f.images]
+    for fault in (f for f in faults if f not in runnable):
+        progress(f"{fault.name}: only for --images {'/'.join(fault.images)}; skipped")
+    position = {f.name: i for i, f in enumerate(faults)}
+    replaced = False  # the previous fault's overlay is still applied, for this one's to replace
+    for index, fault in enumerate(runnable, 1):
+        progress(f"[{index}/{len(runnable)}] {fault.name}: {fault.description}")
+        follows = runnable[index] if index < len(runnable) else None
+        entry = _one(env, fault, report_dir, progress, baseline, after_replaced=replaced,
+                     replace=chained(fault) and follows is not None and chained(follows))
+        replaced = entry.get("undo") == REPLACED
+        document["faults"].append(entry)
+        document["faults"].sort(key=lambda f: position[f["name"]])
         _write(document, report_dir, began)
     document["baseline_after"] = _baseline(env, "baseline-after", report_dir, progress)
     return _write(document, report_dir, began)
 
 
-def _one(env, fault: Fault, report_dir: Path, progress) -> dict[str, Any]:
+REPLACED = "by the next fault's overlay, which replaced it whole"
+
+
+def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_replaced: bool = False,
+         replace: bool = False) -> dict[str, Any]:
+    """Apply, check and undo one fault. `replace`: leave an overlay-only fault for the next one's overlay
+    to undo; `after_replaced`: the previous fault was left so, and this one's apply replaces it."""
     started = time.monotonic()
     entry: dict[str, Any] = {"name": fault.name, "description": fault.description, "kind": fault.kind,
                              "expect": list(fault.expect), "failed_controls": {}, "error": None}
     undos: list[Callable[[], None]] = []
     try:
-        # The previous run's experiments (an eviction, a restart) leave pods starting: begin from a whole workload.
-        env.workload.wait_rollout()
-        undos = apply_fault(env, fault, progress)
+        # The previous run's experiments (an eviction, a restart) leave pods starting: begin from a whole
+        # workload. Not after a fault left in place: its rollout may never finish, and this apply replaces it.
+        if not after_replaced:
+            env.workload.wait_rollout()
+        undos = apply_fault(env, fault, progress, baseline)
         results = run_checks(env, f"fault-{fault.name}", report_dir / "faults" / fault.name, fault.controls())
         entry["failed_controls"] = failed_controls(results)
     except ConformanceError as exc:
         entry["error"] = f"the fault could not be applied or checked: {exc}"
     finally:
-        progress(f"fault {fault.name}: undoing")
-        errors = undo_all(undos)
+        if replace and entry["error"] is None:
+            entry["undo"] = REPLACED
+            errors = []
+        else:
+            progress(f"fault {fault.name}: undoing")
+            errors = undo_all(undos)
     entry["undone"] = not errors
     if errors:
         entry["error"] = "; ".join(filter(None, [entry["error"], *(f"undo: {e}" for e in errors)]))

@@ -76,9 +76,13 @@ def test_overlay_only_faults_run_back_to_back_after_the_rest():
     def fault(name, **changes):
         return Fault(name=name, description=name, expect=("MTLS-01",), **changes)
 
-    patch = ({"target": "Deployment/cortex-api", "path": "spec.x", "value": 1},)
+    patch = ({"target": "Deployment/cortex-api", "path": "spec.replicas", "value": 1},)
+    pods = ({"target": "Deployment/cortex-api", "path": "spec.template.spec.serviceAccountName", "value": "x"},)
     step = ({"call": "vault-sealed"},)
-    faults = [fault("a", overlay=patch), fault("b", cluster=step), fault("c", overlay=patch, restart=True),
-              fault("d", overlay=patch), fault("e", overlay=patch, cluster=step)]
-    assert [f.name for f in runner.running_order(faults)] == ["b", "c", "e", "a", "d"]
-    assert [runner.chained(f) for f in faults] == [True, False, False, True, False]
+    faults = [fault("a", overlay=pods), fault("b", cluster=step), fault("c", overlay=patch, restart=True),
+              fault("d", overlay=patch), fault("e", overlay=patch, cluster=step), fault("f", overlay=pods),
+              fault("g", overlay=patch)]
+    # The overlay-only faults that roll out new pods come last, together: one rollout each.
+    assert [f.name for f in runner.running_order(faults)] == ["b", "c", "e", "d", "g", "a", "f"]
+    assert [runner.chained(f) for f in faults] == [True, False, False, True, False, True, True]
+    assert [runner.new_pods(f) for f in faults] == [True, False, False, False, False, True, False]

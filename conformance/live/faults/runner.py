@@ -141,9 +141,19 @@ def chained(fault: Fault) -> bool:
     return bool(fault.overlay) and not fault.cluster and not fault.restart
 
 
+def new_pods(fault: Fault) -> bool:
+    """Whether the fault's overlay changes the pod template, so that its apply rolls out new pods."""
+    return any(str(m.get("target", "")).startswith("Deployment/") and str(m.get("path", "")).startswith(
+        "spec.template") for m in fault.overlay)
+
+
 def running_order(faults: list[Fault]) -> list[Fault]:
-    """The faults with cluster steps first, then the overlay-only ones back to back, each in catalogue order."""
-    return [f for f in faults if not chained(f)] + [f for f in faults if chained(f)]
+    """The faults with cluster steps first; then the overlay-only ones back to back, those that keep the pods
+    before those that roll out new ones, each group in catalogue order. Every change of pod template is a
+    rollout (about 30 s here): in this order each such fault costs one, and the return to the baseline's
+    pods one more, instead of two each."""
+    return ([f for f in faults if not chained(f)] + [f for f in faults if chained(f) and not new_pods(f)]
+            + [f for f in faults if chained(f) and new_pods(f)])
 
 
 def _describe(step: dict[str, Any]) -> str:

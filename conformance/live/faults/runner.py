@@ -104,9 +104,11 @@ def _apply_and_push(env, rendered: str, mesh: bool, what: str, progress, wait: f
         progress(f"faults: {exc}")
 
 
-def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: str) -> list[Callable[[], None]]:
+def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: str,
+                replacing: Fault | None = None) -> list[Callable[[], None]]:
     """Make the fault; returns the undo steps, to be run in reverse order. `baseline` is the rendered
-    overlay the catalogue started from, which an overlay fault's undo applies again."""
+    overlay the catalogue started from, which an overlay fault's undo applies again; `replacing` is the
+    previous fault, when it was left for this one's overlay to replace."""
     undos: list[Callable[[], None]] = []
     workload = env.workload
     if fault.restart:
@@ -125,6 +127,15 @@ def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: st
         # Against what the cluster holds now: the baseline, or the previous fault's overlay (chained()).
         _apply_and_push(env, rendered, _istio_changed(workload.rendered, rendered), f"Istio config of {fault.name}",
                         progress, wait=fault.rollout_seconds)
+        if replacing is not None and new_pods(replacing) and workload.rollout_error:
+            # A rollout that does not finish leaves the previous pods running: those of the fault before,
+            # whose failures the checks would blame on this one (measured: SEC-02 under
+            # workload-runs-as-another-account, from writable-root-filesystem's pods). From the baseline's.
+            progress(f"fault {fault.name}: its pods did not roll out and {replacing.name}'s still run: from the "
+                     "baseline's pods instead")
+            restore()
+            _apply_and_push(env, rendered, _istio_changed(workload.rendered, rendered),
+                            f"Istio config of {fault.name}", progress, wait=fault.rollout_seconds)
     for step in fault.cluster:
         progress(f"fault {fault.name}: {next(iter(step))} {_describe(step)}")
         undos.append(actions.run_step(env, step))
@@ -215,13 +226,13 @@ def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable
     for fault in (f for f in faults if f not in runnable):
         progress(f"{fault.name}: only for --images {'/'.join(fault.images)}; skipped")
     position = {f.name: i for i, f in enumerate(faults)}
-    replaced = False  # the previous fault's overlay is still applied, for this one's to replace
+    replaced: Fault | None = None  # the previous fault, when its overlay is still applied for this one's to replace
     for index, fault in enumerate(runnable, 1):
         progress(f"[{index}/{len(runnable)}] {fault.name}: {fault.description}")
         follows = runnable[index] if index < len(runnable) else None
         entry = _one(env, fault, report_dir, progress, baseline, after_replaced=replaced,
                      replace=chained(fault) and follows is not None and chained(follows))
-        replaced = entry.get("undo") == REPLACED
+        replaced = fault if entry.get("undo") == REPLACED else None
         document["faults"].append(entry)
         document["faults"].sort(key=lambda f: position[f["name"]])
         _write(document, report_dir, began)
@@ -232,7 +243,7 @@ def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable
 REPLACED = "by the next fault's overlay, which replaced it whole"
 
 
-def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_replaced: bool = False,
+def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_replaced: Fault | None = None,
          replace: bool = False) -> dict[str, Any]:
     """Apply, check and undo one fault. `replace`: leave an overlay-only fault for the next one's overlay
     to undo; `after_replaced`: the previous fault was left so, and this one's apply replaces it."""
@@ -243,9 +254,9 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
     try:
         # The previous run's experiments (an eviction, a restart) leave pods starting: begin from a whole
         # workload. Not after a fault left in place: its rollout may never finish, and this apply replaces it.
-        if not after_replaced:
+        if after_replaced is None:
             env.workload.wait_rollout()
-        undos = apply_fault(env, fault, progress, baseline)
+        undos = apply_fault(env, fault, progress, baseline, replacing=after_replaced)
         results = run_checks(env, f"fault-{fault.name}", report_dir / "faults" / fault.name, fault.controls())
         entry["failed_controls"] = failed_controls(results)
     except ConformanceError as exc:

@@ -60,13 +60,9 @@ def test_pods_ready(live, evidence):
     if error is None:
         # Not `kubectl wait -l`: it also waits for a pod that is terminating (the previous run's scale-down)
         # and, once that pod is gone, sits out the whole deadline (measured: 300 s, then a false failure).
-        def every_pod_ready() -> bool:
-            pods = observe.api_pods(live.kube)
-            return bool(pods) and all(observe.is_ready(p) for p in pods)
-
         try:
-            wait_until(f"every pod of {spec.ref('Deployment')} to be Ready", every_pod_ready, timeout=deadline,
-                       interval=2)
+            wait_until(f"every pod of {spec.ref('Deployment')} to be Ready",
+                       lambda: observe.every_pod_ready(live.kube), timeout=deadline, interval=2)
         except WaitTimeout as exc:
             saved = live.kube.save_evidence(spec.namespace, live.evidence_dir)
             error = f"{exc}; events, pods and logs saved in {saved}"

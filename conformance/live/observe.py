@@ -32,6 +32,12 @@ def is_ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions", []))
 
 
+def every_pod_ready(kube: Kube) -> bool:
+    """Some cortex-api pod exists and every one not terminating is Ready: none is still starting."""
+    pods = api_pods(kube)
+    return bool(pods) and all(is_ready(p) for p in pods)
+
+
 def endpoint_addresses(kube: Kube, service: str = "cortex-api", namespace: str = DEV_NAMESPACE) -> set[str]:
     """Ready addresses of a Service, from its EndpointSlices."""
     slices = kube.json("get", "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={service}")

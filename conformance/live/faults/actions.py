@@ -53,9 +53,9 @@ ISTIO_KINDS = {"AuthorizationPolicy", "PeerAuthentication", "RequestAuthenticati
                "WorkloadEntry", "WorkloadGroup"}
 
 
-def is_istio(obj: dict[str, Any]) -> bool:
-    """Whether a change to this object reaches the proxies by an istiod push."""
-    return obj.get("kind") in ISTIO_KINDS
+def is_istio(kind: str | None) -> bool:
+    """Whether a change to an object of this kind reaches the proxies by an istiod push."""
+    return kind in ISTIO_KINDS
 
 
 def pushing(env, change: Callable[[], object], what: str, *, mesh: bool, timeout: float = 60.0) -> None:
@@ -74,7 +74,7 @@ def _pushing(env, kind: str, change: Callable[[], object], what: str) -> None:
     # A change outside the proxies' scope (another namespace's policy) pushes nothing to them: the checks
     # judge what the proxies run, so a short wait that ends without a push is not an error.
     with contextlib.suppress(WaitTimeout):
-        pushing(env, change, what, mesh=is_istio({"kind": kind}), timeout=30)
+        pushing(env, change, what, mesh=is_istio(kind), timeout=30)
 
 
 def apply(env, manifest: dict[str, Any]) -> Undo:

@@ -91,11 +91,13 @@ def _istio_changed(before: str, after: str) -> bool:
     """Whether the two renderings differ in an Istio resource: a change the proxies get by a push."""
     def istio(text: str) -> list[Any]:
         return sorted(json.dumps(d, sort_keys=True) for d in yaml.safe_load_all(text)
-                       if d and actions.is_istio(d))
+                       if d and actions.is_istio(d.get("kind")))
     return istio(before) != istio(after)
 
 
-def _apply_and_push(env, rendered: str, mesh: bool, what: str, progress, wait: float | None = None) -> None:
+def _apply_and_push(env, rendered: str, what: str, progress, wait: float | None = None) -> None:
+    # Judged against what the cluster holds now: the baseline, or the previous fault's overlay (chained()).
+    mesh = _istio_changed(env.workload.rendered, rendered)
     try:
         actions.pushing(env, lambda: env.workload.apply_overlay(rendered, **({} if wait is None else {"wait": wait})),
                         what, mesh=mesh)
@@ -118,15 +120,12 @@ def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: st
 
         def restore() -> None:
             workload.render_overlay(OVERLAYS / "dev")
-            _apply_and_push(env, baseline, _istio_changed(workload.rendered, baseline), "baseline's Istio config",
-                            progress)
+            _apply_and_push(env, baseline, "baseline's Istio config", progress)
             if workload.rollout_error:
                 raise ConformanceError(f"the baseline did not roll out again: {workload.rollout_error}")
         undos.append(restore)
         progress(f"fault {fault.name}: applying the changed overlay")
-        # Against what the cluster holds now: the baseline, or the previous fault's overlay (chained()).
-        _apply_and_push(env, rendered, _istio_changed(workload.rendered, rendered), f"Istio config of {fault.name}",
-                        progress, wait=fault.rollout_seconds)
+        _apply_and_push(env, rendered, f"Istio config of {fault.name}", progress, wait=fault.rollout_seconds)
         if replacing is not None and new_pods(replacing) and workload.rollout_error:
             # A rollout that does not finish leaves the previous pods running: those of the fault before,
             # whose failures the checks would blame on this one (measured: SEC-02 under
@@ -134,8 +133,7 @@ def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: st
             progress(f"fault {fault.name}: its pods did not roll out and {replacing.name}'s still run: from the "
                      "baseline's pods instead")
             restore()
-            _apply_and_push(env, rendered, _istio_changed(workload.rendered, rendered),
-                            f"Istio config of {fault.name}", progress, wait=fault.rollout_seconds)
+            _apply_and_push(env, rendered, f"Istio config of {fault.name}", progress, wait=fault.rollout_seconds)
     for step in fault.cluster:
         progress(f"fault {fault.name}: {next(iter(step))} {_describe(step)}")
         undos.append(actions.run_step(env, step))

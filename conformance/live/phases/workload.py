@@ -224,7 +224,7 @@ class Workload:
             # The checks look into every pod, and a pod still starting has no containers to look into yet
             # (measured: VAULT-02 "container not found" on a warm run, while a pod the previous run's
             # experiments had caused was still starting).
-            return all(observe.is_ready(p) for p in observe.api_pods(self.kube))
+            return observe.every_pod_ready(self.kube)
 
         try:
             self.kube.rollout(spec.namespace, f"deployment/{spec.name}", timeout=timeout,

@@ -11,6 +11,7 @@ PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewri
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from conformance import fixtures
 from conformance.errors import ConformanceError
 from conformance.live import observe
 from conformance.live.traffic import Gateway
+from conformance.plugin.together import HEAD_START
 from conformance.static.manifests import PodTemplate
 
 ATTACHED = "cortex-attached-environment"
@@ -30,7 +32,8 @@ def live(request: pytest.FixtureRequest, run_state):
     attached = config.pluginmanager.get_plugin(ATTACHED)
     if attached is not None:
         run_state.environment = attached.environment.describe()
-        yield attached.environment
+        with _head_start(request.session, attached.environment):
+            yield attached.environment
         return
     # Imported here: the static tier's venv has none of the live tier's packages.
     from conformance.live.environment import Environment
@@ -50,12 +53,27 @@ def live(request: pytest.FixtureRequest, run_state):
             for name, seconds in env.phases.items():
                 run_state.add_phase(name, seconds)
             run_state.environment_seconds = sum(env.phases.values())
-        yield env
+        with _head_start(request.session, env):
+            yield env
     finally:
         try:
             env.down()
         except ConformanceError as exc:
             writer.line(f"error while cleaning up: {exc}", red=True)
+
+
+@contextlib.contextmanager
+def _head_start(session: pytest.Session, env):
+    """Begin the look-only observations of the selected families that register one (HEAD_START) while
+    the checks before them run; wait for them all before the environment goes."""
+    from conformance.plugin.state import control_of
+
+    families = {(control_of(item) or "").split("-")[0] for item in session.items}
+    HEAD_START.begin(families, env, _gateway(env))
+    try:
+        yield
+    finally:
+        HEAD_START.end()
 
 
 class _PastCapture:
@@ -76,10 +94,14 @@ class _PastCapture:
         return self.writer.hasmarkup
 
 
+def _gateway(env) -> Gateway:
+    spec = fixtures.workload().gateway
+    return Gateway(spec.host, spec.host_ports["http"], spec.host_ports["https"], env.workload.overlay.tls.ca_pem)
+
+
 @pytest.fixture(scope="session")
 def gateway(live) -> Gateway:
-    spec = fixtures.workload().gateway
-    return Gateway(spec.host, spec.host_ports["http"], spec.host_ports["https"], live.workload.overlay.tls.ca_pem)
+    return _gateway(live)
 
 
 @pytest.fixture
@@ -116,4 +138,5 @@ def experiments(request: pytest.FixtureRequest, live):
     from conformance.plugin.state import control_of
 
     wanted = {control_of(item) for item in request.session.items} & set(lab.EXPERIMENTS)
+    HEAD_START.wait()  # no experiment may disturb an observation still running
     return lab.run(live, wanted)

@@ -11,6 +11,7 @@ from conformance.live import judge, observe
 from conformance.live import traffic as probe
 from conformance.paths import OVERLAYS
 from conformance.plugin import holds
+from conformance.plugin.together import HEAD_START
 from conformance.static import netmodel
 from conformance.static.manifests import load_overlay
 from conformance.static.rules import network
@@ -67,8 +68,7 @@ def _canary_probe(live) -> probe.Result:
     return probe.standin_probe(live.kube, "conformance-canary", "canary-client", "tcp", f"{server}:8080")
 
 
-@pytest.fixture(scope="module")
-def canary(live):
+def _canary(live) -> tuple[probe.Result, probe.Result]:
     """(outcome before, outcome after) a deny policy, between two pods of a namespace of their own (the
     workload phase started them with the rest, so they are usually Ready by now)."""
     kube = live.kube
@@ -86,10 +86,42 @@ def canary(live):
                                timeout=30, interval=1)
         except WaitTimeout:
             after = _canary_probe(live)
-        yield before, after
+        return before, after
     finally:
         # The pods stay for the next run in this environment (the fault catalogue's); only the deny goes.
         kube.run("delete", "-f", str(paths.FIXTURES / "canary" / "deny.yaml"), "--ignore-not-found", check=False)
+
+
+@HEAD_START.observation("NET")
+def _observe(live, gateway) -> dict[str, tuple[object, BaseException | None]]:
+    """The canary's deny, then every cell of the matrix: begun as soon as the environment is up (probes of
+    their own, nothing changed outside the canary's namespace), while other checks run. Each part keeps
+    its own outcome, so a canary that cannot be judged does not take the matrix with it."""
+    observed: dict[str, tuple[object, BaseException | None]] = {}
+    for part, make in (("canary", _canary), ("matrix", _matrix)):
+        try:
+            observed[part] = (make(live), None)
+        except Exception as exc:  # noqa: BLE001 - raised again by the part's fixture, as its checks' error
+            observed[part] = (None, exc)
+    return observed
+
+
+@pytest.fixture(scope="module")
+def net_observed(live, gateway):
+    """What _observe saw (its head start, or made now)."""
+    return HEAD_START.result("NET", live, gateway)
+
+
+def _part(observed, part: str):
+    value, error = observed[part]
+    if error is not None:
+        raise error
+    return value
+
+
+@pytest.fixture(scope="module")
+def canary(net_observed) -> tuple[probe.Result, probe.Result]:
+    return _part(net_observed, "canary")
 
 
 @live
@@ -141,7 +173,11 @@ def _probe_row(kube, pod: dict, workload: bool, cells: list[netmodel.Cell], targ
 
 
 @pytest.fixture(scope="module")
-def live_matrix(live, canary) -> list[judge.Cell]:
+def live_matrix(net_observed) -> list[judge.Cell]:
+    return _part(net_observed, "matrix")
+
+
+def _matrix(live) -> list[judge.Cell]:
     """Every cell of the expectation matrix, probed from a pod of the source group where one can be."""
     bundle = load_overlay(OVERLAYS / "dev")
     model = network.model(bundle)

@@ -17,7 +17,7 @@ from conformance.errors import ConformanceError, WaitTimeout
 from conformance.live import judge, observe, traces
 from conformance.live import traffic as probe
 from conformance.plugin import holds
-from conformance.plugin.together import replay, together
+from conformance.plugin.together import HEAD_START, replay, together
 from conformance.static.rules import telemetry
 from conformance.wait import wait_until
 
@@ -339,15 +339,22 @@ def _refused_metrics(live, gateway, evidence):
                     "never reached the AuthorizationPolicy", pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def observed(live, gateway):
-    """Every TEL check's requests, waits for spans and log lines, and scrapes, made at once."""
+@HEAD_START.observation("TEL")
+def _observe(live, gateway):
+    """Every TEL check's requests, waits for spans and log lines, and scrapes, made at once: begun as soon
+    as the environment is up (they only send requests of their own and read), while other checks run."""
     if not any(observe.is_ready(p) for p in observe.api_pods(live.kube)):
         pytest.fail(f"{fixtures.workload().ref('Deployment')}: no Ready pod, so nothing could be observed",
                     pytrace=False)
     bodies = {"sampling": _sampling, "chain": _chain, "refused": _refused, "untraced": _untraced,
               "access_log": _access_log, "scraped": _scraped, "refused_metrics": _refused_metrics}
     return together({name: (lambda e, body=body: body(live, gateway, e)) for name, body in bodies.items()})
+
+
+@pytest.fixture(scope="module")
+def observed(live, gateway):
+    """What _observe saw (its head start, or made now)."""
+    return HEAD_START.result("TEL", live, gateway)
 
 
 @live

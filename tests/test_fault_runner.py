@@ -86,3 +86,22 @@ def test_overlay_only_faults_run_back_to_back_after_the_rest():
     assert [f.name for f in runner.running_order(faults)] == ["b", "c", "e", "d", "g", "a", "f"]
     assert [runner.chained(f) for f in faults] == [True, False, False, True, False, True, True]
     assert [runner.new_pods(f) for f in faults] == [True, False, False, False, False, True, False]
+
+
+def test_faults_whose_pods_never_come_up_roll_out_first_and_leave_the_pods_before():
+    """A fault with a short rollout bound (its pods are not expected to come up) runs first among those
+    that roll out new pods, so the pods it leaves serving are the baseline's; serving_pods tracks whose
+    pods serve, so a stall over another fault's pods is started again from the baseline's."""
+    from conformance.live.faults.catalogue import Fault
+
+    pods = ({"target": "Deployment/cortex-api", "path": "spec.template.spec.serviceAccountName", "value": "x"},)
+    up = Fault(name="up", description="up", expect=("SEC-02",), overlay=pods)
+    stalls = Fault(name="stalls", description="stalls", expect=("VAULT-03",), overlay=pods, rollout_seconds=45)
+    assert [f.name for f in runner.running_order([up, stalls])] == ["stalls", "up"]
+
+    replaced = {"undo": runner.REPLACED}
+    assert runner.serving_pods(stalls, {**replaced, "rollout_error": "timed out"}, None) is None
+    assert runner.serving_pods(up, {**replaced, "rollout_error": None}, None) is up
+    assert runner.serving_pods(stalls, {**replaced, "rollout_error": "timed out"}, up) is up
+    assert runner.serving_pods(stalls, {**replaced, "rollout_error": "timed out", "restored": True}, up) is None
+    assert runner.serving_pods(up, {"undo": None}, up) is None  # undone: the baseline's again

@@ -79,7 +79,8 @@ def _fault(fault: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
             "kind": fault.get("kind") or "", "expect": list(fault["expect"]),
             "failed": sorted(failed_controls), "failed_controls": failed_controls,
             "killed": killed, "missed": missed, "seconds": fault.get("seconds"),
-            "undone": fault.get("undone"), "undo": fault.get("undo"), "error": fault.get("error")}
+            "undone": fault.get("undone"), "undo": fault.get("undo"), "error": fault.get("error"),
+            "phase_seconds": fault.get("phase_seconds") or {}}
 
 
 def _baseline(data: dict[str, Any], key: str) -> dict[str, Any] | None:

@@ -37,18 +37,18 @@ def test_only_an_istio_change_waits_for_the_push():
 
 def test_drain_comes_from_the_installed_mesh_config():
     """The wait after a push covers the drain the platform installs (fixtures/istio/istiod.yaml)."""
-    from conformance.live.faults import actions
+    from conformance.live import push
 
-    assert 0 < actions.drain_seconds() <= 10
+    assert 0 < push.drain_seconds() <= 10
 
 
 def test_checks_wait_out_the_drain_of_the_last_push_only(monkeypatch):
     """The drain after a push delays the next checks, not the next fault's apply: settle() sleeps only for
     what is left of it, and nothing when no push came."""
-    from conformance.live.faults import actions
+    from conformance.live import push
 
-    monkeypatch.setattr(actions, "drain_seconds", lambda: -0.9)  # the drain plus its 1 s margin: 0.1 s
-    drain = actions.Drain()
+    monkeypatch.setattr(push, "drain_seconds", lambda: -0.9)  # the drain plus its 1 s margin: 0.1 s
+    drain = push.Drain()
     assert drain.settle() == 0.0
     drain.pushed()
     assert 0 < drain.settle() <= 0.1
@@ -58,7 +58,7 @@ def test_checks_wait_out_the_drain_of_the_last_push_only(monkeypatch):
 def test_a_push_counts_once_every_replica_of_the_changed_kind_runs_it():
     """One changed cortex-api sidecar is not enough while the other still runs the old config; a gateway
     that nothing changed does not hold the wait up."""
-    from conformance.live.faults.actions import judge_pushed
+    from conformance.live.push import judge_pushed
 
     before = {"sidecar:a": "1|1|r", "sidecar:b": "1|1|r", "gateway:istio-ingress/g": "1|1|r"}
     assert not judge_pushed(before, before)

@@ -25,6 +25,7 @@ import yaml
 
 from conformance import fixtures
 from conformance.errors import ConformanceError, InputError, WaitTimeout, run_cli
+from conformance.live import push
 from conformance.live.faults import actions
 from conformance.live.faults.catalogue import Fault, load, uncovered
 from conformance.paths import CHECKS, OVERLAYS, REPO, REPORTS
@@ -59,7 +60,7 @@ def run_checks(env, run_name: str, report_dir: Path, only: list[str] | None = No
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if only:
         args += ["--controls", ",".join(only)]
-    actions.DRAIN.settle()
+    push.DRAIN.settle()
     pytest.main(args, plugins=[Attached(env)])
     path = report_dir / f"results-{run_name}.json"
     if not path.exists():
@@ -91,7 +92,7 @@ def _istio_changed(before: str, after: str) -> bool:
     """Whether the two renderings differ in an Istio resource: a change the proxies get by a push."""
     def istio(text: str) -> list[Any]:
         return sorted(json.dumps(d, sort_keys=True) for d in yaml.safe_load_all(text)
-                       if d and actions.is_istio(d.get("kind")))
+                       if d and push.is_istio(d.get("kind")))
     return istio(before) != istio(after)
 
 
@@ -99,7 +100,7 @@ def _apply_and_push(env, rendered: str, what: str, progress, wait: float | None 
     # Judged against what the cluster holds now: the baseline, or the previous fault's overlay (chained()).
     mesh = _istio_changed(env.workload.rendered, rendered)
     try:
-        actions.pushing(env, lambda: env.workload.apply_overlay(rendered, **({} if wait is None else {"wait": wait})),
+        push.pushing(env, lambda: env.workload.apply_overlay(rendered, **({} if wait is None else {"wait": wait})),
                         what, mesh=mesh)
     except WaitTimeout as exc:
         # The checks still run; a fault they miss is reported as missed, with this line in the log.
@@ -355,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise InputError(f"--only: no fault named {', '.join(unknown)}")
         chosen = [f for f in faults if not args.only or f.name in args.only]
-        # The cluster is kept for the next run; only the workload's namespaces go.
+        # The cluster is kept for the next run; the workload too when the catalogue left it whole.
         options = Options(images=args.images, nodes=args.nodes, report_dir=args.report_dir)
         env = Environment(options, progress=install(Progress()))
         try:
@@ -363,7 +364,13 @@ def main(argv: list[str] | None = None) -> int:
             outcome.update(run_catalogue(env, chosen, args.report_dir, env.progress, [f.name for f in faults]))
         finally:
             if env.workload_phase is not None:
-                env.workload_phase.down()
+                own = env.cluster_phase is not None and env.cluster_phase.kind is not None
+                if own and outcome and succeeded(outcome):
+                    # The baseline passed again after every undo: the next run reuses the workload.
+                    env.progress("faults: keeping the baseline's workload for the next run on this cluster")
+                    env.workload_phase.keep()
+                else:
+                    env.workload_phase.down()
             if env.image_phase is not None:
                 env.image_phase.down(cluster_gone=False)
             shutil.rmtree(env.work, ignore_errors=True)  # the run's private keys

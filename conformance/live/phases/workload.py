@@ -21,7 +21,7 @@ import yaml
 
 from conformance import fixtures, paths
 from conformance.errors import PreflightError, WaitTimeout
-from conformance.live import observe
+from conformance.live import observe, push
 from conformance.live import overlay as conformance_overlay
 from conformance.live.kube import Kube, KubeError
 from conformance.live.options import Options
@@ -62,6 +62,7 @@ class Workload:
     applied_keys: set[tuple[str, str, str]] = field(default_factory=set)  # its objects (kind.group, ns, name)
     warm: bool = False  # this run found the previous run's workload and reconciled it
     _digests: dict[str, str] = field(default_factory=dict)
+    _objects: dict[str, str] = field(default_factory=dict)  # kind/namespace/name -> digest, of the overlay
 
     name = "workload"
 
@@ -84,16 +85,19 @@ class Workload:
         # A reinstalled platform (another Istio, new mesh defaults) needs new sidecars: start over too.
         from conformance.live.phases.addons import installed_fingerprint
 
-        self._digests = {"clients": _digest(clients + canary), "overlay": self._overlay_digest(rendered),
+        self._objects = self._object_digests(rendered)
+        self._digests = {"clients": _digest(clients + canary), "overlay": _digest(json.dumps(self._objects,
+                                                                                             sort_keys=True)),
                          "platform": installed_fingerprint(self.kube) or ""}
-        self.warm = record is not None and all(record.get(k) == v for k, v in self._digests.items())
+        changed = in_place_changes(record, self._digests, self._objects)
+        self.warm = changed is not None
         if record is not None and not self.warm:
-            # A changed overlay could leave proxies answering on old filter chains for a while, and a
-            # Pod's spec cannot be updated: only an unchanged workload is reused.
-            self.progress("workload: the overlay, the client pods or the platform changed since the last run: "
-                          "starting over")
+            self.progress("workload: the client pods, the platform or the overlay's namespaces or configuration "
+                          "changed since the last run: starting over")
         if self.warm:
-            self.progress("workload: reusing the previous run's workload, unchanged (new certificate and scale)")
+            self.progress("workload: reusing the previous run's workload, "
+                          + (f"with the overlay's changes applied in place ({', '.join(sorted(changed))})"
+                             if changed else "unchanged") + " (new certificate and scale)")
             self.applied, self.applied_keys = list(namespaces), {tuple(k) for k in record["keys"]}
             self._reset_scale(spec)
         else:
@@ -106,10 +110,18 @@ class Workload:
             self.kube.apply(clients, what="the client pods")
             self.kube.apply(canary, what="the canary pods")
         self.progress("workload: the dev overlay with stand-in images (conformance overlay)")
-        self.apply_overlay(rendered)
+        # A change to Istio config under running proxies is judged only once istiod has pushed it to them
+        # and the connections opened before it have drained (push.DRAIN, settled before the checks).
+        try:
+            push.pushing(self, lambda: self.apply_overlay(rendered), "changed overlay's Istio config",
+                         mesh=any(push.is_istio(key.split("/")[0]) for key in changed or ()))
+        except WaitTimeout as exc:
+            # A change no proxy the checks use takes (a policy selecting nothing) pushes nothing to them.
+            self.progress(f"workload: {exc}")
         self._wait_clients(spec)
         if self.warm:
             self._wait_new_credentials(spec)
+        push.DRAIN.settle()
 
     # -- a warm workload: kept on a reused cluster between runs -----------------------------------------
 
@@ -135,13 +147,19 @@ class Workload:
             return "foreign"
         return "terminating" if (doc.get("status") or {}).get("phase") == "Terminating" else "ours"
 
-    def _overlay_digest(self, rendered: str) -> str:
-        """The rendered overlay without this run's gateway certificate Secrets."""
+    def _object_digests(self, rendered: str) -> dict[str, str]:
+        """kind/namespace/name -> digest of each object of the rendered overlay, but this run's gateway
+        certificate Secrets (new every run)."""
         generated = {("Secret", ns, name) for ns, name in self.overlay.tls_secrets}
-        kept = [d for d in yaml.safe_load_all(rendered) if d and (
-            d.get("kind"), (d.get("metadata") or {}).get("namespace", ""), (d.get("metadata") or {}).get("name"))
-            not in generated]
-        return _digest(json.dumps(kept, sort_keys=True, default=str))
+        out = {}
+        for doc in yaml.safe_load_all(rendered):
+            if not doc or not doc.get("kind"):
+                continue
+            meta = doc.get("metadata") or {}
+            if (doc["kind"], meta.get("namespace", ""), meta.get("name")) not in generated:
+                out[f"{doc['kind']}/{meta.get('namespace', '')}/{meta.get('name')}"] = _digest(
+                    json.dumps(doc, sort_keys=True, default=str))
+        return out
 
     def _reset_scale(self, spec: fixtures.Workload) -> None:
         """The previous run's load test scaled the Deployment up: back to the HPA's minimum, with a new HPA
@@ -171,7 +189,8 @@ class Workload:
     def keep(self) -> None:
         """Leave the workload for the next run on this (our own kind) cluster, with the record it reuses it
         from. A Secret, because it holds the JWT signing keys; never in the repo or the logs."""
-        record = {"keys": sorted(self.applied_keys), **self._digests, "signing_keys": self.signing_keys.to_pem()}
+        record = {"keys": sorted(self.applied_keys), **self._digests, "objects": self._objects,
+                  "signing_keys": self.signing_keys.to_pem()}
         self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {
             "name": WARM_RECORD, "namespace": "kube-system"}, "stringData": {"record": json.dumps(record)}}),
             what="the workload's record")
@@ -311,6 +330,32 @@ class Workload:
         with contextlib.suppress(KubeError):
             self.kube.run("delete", "pods", "-n", fixtures.workload().gateway.namespace, "-l",
                           "app.kubernetes.io/part-of=cortex-conformance", "--ignore-not-found")
+
+
+# What a running workload takes in place: its pods roll out again when their template changes, istiod
+# pushes Istio config, and the API server and the CNI act on the rest at once. What pods read only when
+# they start does not reach running ones: a namespace's labels (injection, Pod Security), a
+# ServiceAccount (token mounting), a ProxyConfig (the proxy's bootstrap), ConfigMaps and Secrets. A
+# change there starts over, so that it is tested on new pods.
+IN_PLACE = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
+            *(push.ISTIO_KINDS - {"ProxyConfig"})}
+
+
+def in_place_changes(record: dict[str, Any] | None, digests: dict[str, str],
+                     objects: dict[str, str]) -> set[str] | None:
+    """The overlay's objects (kind/namespace/name) that changed since the run that left `record`, when the
+    kept workload can take them in place (an empty set: nothing changed); None when it must start over:
+    no record, other client pods or platform, a record without per-object digests, or a change of a kind
+    outside IN_PLACE."""
+    if record is None or any(record.get(k) != digests[k] for k in ("clients", "platform")):
+        return None
+    if record.get("overlay") == digests["overlay"]:
+        return set()
+    before = record.get("objects")
+    if not isinstance(before, dict):
+        return None
+    changed = {key for key in before.keys() | objects.keys() if before.get(key) != objects.get(key)}
+    return changed if all(key.split("/", 1)[0] in IN_PLACE for key in changed) else None
 
 
 def _keys(rendered: str) -> set[tuple[str, str, str]]:

@@ -82,8 +82,8 @@ def _canary(live) -> tuple[probe.Result, probe.Result]:
             after = wait_until("the canary's deny policy to take effect",
                                lambda: (r := _canary_probe(live)).outcome not in ALLOWED_OUTCOMES and r,
                                # kube-router programs a new policy on its watch event: 1 to 2 s measured
-                               # in every baseline here; 30 s is margin for a loaded machine, not a poll.
-                               timeout=30, interval=1)
+                               # in every baseline here; 15 s is margin for a loaded machine, not a poll.
+                               timeout=15, interval=1)
         except WaitTimeout:
             after = _canary_probe(live)
         return before, after

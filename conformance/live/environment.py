@@ -91,14 +91,13 @@ class Environment:
             return
         errors = []
         cluster_gone = False
-        own_kind = self.cluster_phase is not None and self.cluster_phase.kind is not None
-        if own_kind and self.cluster_phase.kind.created:
+        if self.own_kind and self.cluster_phase.kind.created:
             # Deleting the cluster removes the workload with it.
             try:
                 cluster_gone = self.cluster_phase.down()
             except ConformanceError as exc:
                 errors.append(str(exc))
-        elif own_kind and self.workload_phase is not None and self.workload_phase.applied:
+        elif self.own_kind and self.workload_phase is not None and self.workload_phase.applied:
             # Our own kind cluster, kept for later runs: the workload stays too, and the next run reconciles
             # it (fresh keys, certificate and scale) instead of waiting for new pods.
             self.progress("down: keeping the workload for the next run on this cluster (nox -s down removes all)")
@@ -111,6 +110,11 @@ class Environment:
             raise ConformanceError("; ".join(errors))
 
     # -- what the checks use -------------------------------------------------------------------
+
+    @property
+    def own_kind(self) -> bool:
+        """Whether the cluster is our own kind cluster (created or reused), not a context the user named."""
+        return self.cluster_phase is not None and self.cluster_phase.kind is not None
 
     @property
     def images(self) -> ImageSet:

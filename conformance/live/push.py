@@ -29,6 +29,11 @@ def is_istio(kind: str | None) -> bool:
     return kind in ISTIO_KINDS
 
 
+def any_istio(keys) -> bool:
+    """Whether any of these changed objects (kind/namespace/name keys) reaches the proxies by a push."""
+    return any(is_istio(key.split("/", 1)[0]) for key in keys)
+
+
 def pushing(env, change: Callable[[], object], what: str, *, mesh: bool, timeout: float = 60.0) -> None:
     """Make `change`; when it changes Istio config (`mesh`), wait until the proxies the checks look through
     run the result: istiod pushes a change seconds after the API server has it, and checks run in between
@@ -143,5 +148,3 @@ def drain_seconds() -> float:
     values = fixtures.load_file(paths.FIXTURES / "istio" / "istiod.yaml")
     duration = str(values["meshConfig"]["defaultConfig"]["drainDuration"])
     return float(duration.removesuffix("s"))
-
-

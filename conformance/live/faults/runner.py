@@ -28,6 +28,7 @@ from conformance.errors import ConformanceError, InputError, WaitTimeout, run_cl
 from conformance.live import push
 from conformance.live.faults import actions
 from conformance.live.faults.catalogue import Fault, load, uncovered
+from conformance.live.phases.workload import changed_objects, object_digests
 from conformance.paths import CHECKS, OVERLAYS, REPO, REPORTS
 from conformance.plugin.state import now
 from conformance.progress import Progress, install
@@ -90,10 +91,7 @@ def _faulted_overlay(env, fault: Fault) -> Path:
 
 def _istio_changed(before: str, after: str) -> bool:
     """Whether the two renderings differ in an Istio resource: a change the proxies get by a push."""
-    def istio(text: str) -> list[Any]:
-        return sorted(json.dumps(d, sort_keys=True) for d in yaml.safe_load_all(text)
-                       if d and push.is_istio(d.get("kind")))
-    return istio(before) != istio(after)
+    return push.any_istio(changed_objects(object_digests(before), object_digests(after)))
 
 
 def _apply_and_push(env, rendered: str, what: str, progress, wait: float | None = None) -> None:
@@ -234,14 +232,14 @@ def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable
     for fault in (f for f in faults if f not in runnable):
         progress(f"{fault.name}: only for --images {'/'.join(fault.images)}; skipped")
     position = {f.name: i for i, f in enumerate(faults)}
-    replaced: Fault | None = None  # the previous fault, when its overlay is still applied for this one's to replace
+    replaced = False  # the previous fault's overlay is still applied, for this one's to replace
     pods_from: Fault | None = None  # the fault whose pods serve now, when not the baseline's
     for index, fault in enumerate(runnable, 1):
         progress(f"[{index}/{len(runnable)}] {fault.name}: {fault.description}")
         follows = runnable[index] if index < len(runnable) else None
         entry = _one(env, fault, report_dir, progress, baseline, after_replaced=replaced, pods_from=pods_from,
                      replace=chained(fault) and follows is not None and chained(follows))
-        replaced = fault if entry.get("undo") == REPLACED else None
+        replaced = entry.get("undo") == REPLACED
         pods_from = serving_pods(fault, entry, pods_from)
         document["faults"].append(entry)
         document["faults"].sort(key=lambda f: position[f["name"]])
@@ -264,7 +262,7 @@ def serving_pods(fault: Fault, entry: dict[str, Any], before: Fault | None) -> F
     return before
 
 
-def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_replaced: Fault | None = None,
+def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_replaced: bool = False,
          pods_from: Fault | None = None, replace: bool = False) -> dict[str, Any]:
     """Apply, check and undo one fault. `replace`: leave an overlay-only fault for the next one's overlay
     to undo; `after_replaced`: the previous fault was left so, and this one's apply replaces it;
@@ -277,7 +275,7 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
     try:
         # The previous run's experiments (an eviction, a restart) leave pods starting: begin from a whole
         # workload. Not after a fault left in place: its rollout may never finish, and this apply replaces it.
-        if after_replaced is None:
+        if not after_replaced:
             env.workload.wait_rollout()
         undos, entry["restored"] = apply_fault(env, fault, progress, baseline, pods_from=pods_from)
         entry["rollout_error"] = env.workload.rollout_error
@@ -364,8 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             outcome.update(run_catalogue(env, chosen, args.report_dir, env.progress, [f.name for f in faults]))
         finally:
             if env.workload_phase is not None:
-                own = env.cluster_phase is not None and env.cluster_phase.kind is not None
-                if own and outcome and succeeded(outcome):
+                if env.own_kind and outcome and succeeded(outcome):
                     # The baseline passed again after every undo: the next run reuses the workload.
                     env.progress("faults: keeping the baseline's workload for the next run on this cluster")
                     env.workload_phase.keep()

@@ -114,7 +114,7 @@ class Workload:
         # and the connections opened before it have drained (push.DRAIN, settled before the checks).
         try:
             push.pushing(self, lambda: self.apply_overlay(rendered), "changed overlay's Istio config",
-                         mesh=any(push.is_istio(key.split("/")[0]) for key in changed or ()))
+                         mesh=push.any_istio(changed or ()))
         except WaitTimeout as exc:
             # A change no proxy the checks use takes (a policy selecting nothing) pushes nothing to them.
             self.progress(f"workload: {exc}")
@@ -148,18 +148,8 @@ class Workload:
         return "terminating" if (doc.get("status") or {}).get("phase") == "Terminating" else "ours"
 
     def _object_digests(self, rendered: str) -> dict[str, str]:
-        """kind/namespace/name -> digest of each object of the rendered overlay, but this run's gateway
-        certificate Secrets (new every run)."""
-        generated = {("Secret", ns, name) for ns, name in self.overlay.tls_secrets}
-        out = {}
-        for doc in yaml.safe_load_all(rendered):
-            if not doc or not doc.get("kind"):
-                continue
-            meta = doc.get("metadata") or {}
-            if (doc["kind"], meta.get("namespace", ""), meta.get("name")) not in generated:
-                out[f"{doc['kind']}/{meta.get('namespace', '')}/{meta.get('name')}"] = _digest(
-                    json.dumps(doc, sort_keys=True, default=str))
-        return out
+        """object_digests of the rendered overlay, but this run's gateway certificate Secrets (new every run)."""
+        return object_digests(rendered, skip={f"Secret/{ns}/{name}" for ns, name in self.overlay.tls_secrets})
 
     def _reset_scale(self, spec: fixtures.Workload) -> None:
         """The previous run's load test scaled the Deployment up: back to the HPA's minimum, with a new HPA
@@ -354,8 +344,26 @@ def in_place_changes(record: dict[str, Any] | None, digests: dict[str, str],
     before = record.get("objects")
     if not isinstance(before, dict):
         return None
-    changed = {key for key in before.keys() | objects.keys() if before.get(key) != objects.get(key)}
+    changed = changed_objects(before, objects)
     return changed if all(key.split("/", 1)[0] in IN_PLACE for key in changed) else None
+
+
+def object_digests(rendered: str, skip: set[str] = frozenset()) -> dict[str, str]:
+    """kind/namespace/name -> digest of each object of a rendered multi-document YAML, but those in `skip`."""
+    out = {}
+    for doc in yaml.safe_load_all(rendered):
+        if not doc or not doc.get("kind"):
+            continue
+        meta = doc.get("metadata") or {}
+        key = f"{doc['kind']}/{meta.get('namespace', '')}/{meta.get('name')}"
+        if key not in skip:
+            out[key] = _digest(json.dumps(doc, sort_keys=True, default=str))
+    return out
+
+
+def changed_objects(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    """The keys of object_digests added, removed or changed between two renderings."""
+    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
 
 
 def _keys(rendered: str) -> set[tuple[str, str, str]]:

@@ -126,17 +126,18 @@ def test_reason_from_outside_the_controls_fails_the_verdict():
         "fail", ["the live tier could not prove it can fail: x"])
 
 
-@pytest.mark.parametrize(("tiers", "coverage", "headline"), [
-    (["static", "live"], "static+live", "PASS"),
-    (["static"], "static-only", "PASS (static tier only)"),
-    (["live"], "live-only", "PASS (live tier only)"),
-    ([], "none", "PASS (no check ran)"),
+@pytest.mark.parametrize(("tiers", "coverage", "level", "headline"), [
+    (["static", "live"], "static+live", "live", "PASS (live, not fault-proven)"),
+    (["static", "live"], "static+live", "signoff", "SIGN-OFF PASS"),
+    (["static"], "static-only", "static", "PASS (static tier only)"),
+    (["live"], "live-only", "live", "PASS (live tier only)"),
+    ([], "none", "static", "PASS (no check ran)"),
 ])
-def test_headline_names_the_tiers_the_verdict_rests_on(tiers, coverage, headline):
-    """The coverage comes from the tiers that have results, and a one-tier verdict says so."""
+def test_headline_names_the_tiers_the_verdict_rests_on(tiers, coverage, level, headline):
+    """The coverage comes from the tiers that have results; nothing short of a sign-off prints a bare PASS."""
     results = [_result("SEC-01", t, "passed") for t in tiers]
     assert outcomes.coverage(results) == coverage
-    assert outcomes.headline("pass", coverage) == headline
+    assert outcomes.headline("pass", coverage, level) == headline
 
 
 def test_static_only_failure_is_still_fail():

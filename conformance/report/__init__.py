@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import ConformanceError
-from conformance.report import compare, document, faults, html_page, markdown_summary
+from conformance.report import compare, document, evidence, faults, html_page, markdown_summary
 from conformance.report.redact import find_secrets
 from conformance.report.results import load_runs
 
@@ -41,7 +41,9 @@ def build_report(report_dir: Path, *, compare_with: Path | None = None,
     """The report document for the results in ``report_dir``, without writing anything."""
     old = compare.load_report(compare_with) if compare_with else None
     runs = load_runs(report_dir)
-    doc = document.build(runs, generated_at=now or datetime.now(UTC), faults=faults.load(report_dir))
+    catalogue = faults.load(report_dir)
+    evidence.check_one_run(runs, catalogue)
+    doc = document.build(runs, generated_at=now or datetime.now(UTC), faults=catalogue)
     if old is not None:
         doc["comparison"] = compare.compare(doc, old, old_path=str(compare_with))
     return doc

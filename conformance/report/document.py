@@ -37,31 +37,21 @@ def _scope(runs: list[Run]) -> list[str]:
     return [t for t in outcomes.TIERS if t in tiers]
 
 
-def _git(runs: list[Run], warnings: list[str]) -> dict[str, Any]:
+def _git(runs: list[Run]) -> dict[str, Any]:
     commits = {run.name: run.data["git"].get("commit") for run in runs}
     distinct = sorted({c for c in commits.values() if c})
-    if len(distinct) > 1:
-        warnings.append("the runs were made from different commits: "
-                        + ", ".join(f"{name} at {(c or 'unknown')[:12]}" for name, c in commits.items()))
     flags = [run.data["git"].get("dirty") for run in runs]
     dirty = True if True in flags else (False if flags and all(f is False for f in flags) else None)
     return {"commit": runs[-1].data["git"].get("commit"), "dirty": dirty, "commits": distinct}
 
 
-def _inputs(runs: list[Run], warnings: list[str]) -> list[dict[str, Any]]:
+def _inputs(runs: list[Run]) -> list[dict[str, Any]]:
     newest: dict[str, dict[str, Any]] = {}
-    seen: dict[str, set[str]] = {}
     for run in runs:
         for item in run.data["inputs"]:
             name = str(item.get("name", ""))
             newest[name] = {"name": name, "source": item.get("source"), "sha256": item.get("sha256"),
                             "objects": item.get("objects"), "run": run.name}
-            seen.setdefault(name, set()).add(str(item.get("sha256")))
-    for name, digests in seen.items():
-        if len(digests) > 1:
-            warnings.append(f"input {name!r} was rendered differently by different runs "
-                            f"(sha256 {', '.join(sorted(d[:12] for d in digests))}): "
-                            "the tiers did not check the same manifests")
     return list(newest.values())
 
 
@@ -111,6 +101,37 @@ def _faults(faults: dict[str, Any] | None, warnings: list[str]) -> dict[str, Any
     return summary
 
 
+def _level(verdict_name: str, scope: list[str], catalogue: dict[str, Any] | None, git: dict[str, Any],
+           environment: dict[str, Any]) -> tuple[str, list[str]]:
+    """How far the evidence goes (static, live, signoff), and why it goes no further.
+
+    Sign-off is static + live + the whole fault catalogue, every fault killed as expected and undone, on the
+    same commit and manifests (evidence.check_one_run refused anything else before this) from a clean tree,
+    on the platform the live checks ran on.
+    """
+    if "live" not in scope:
+        return "static", ["the live tier was not run"]
+    short = []
+    if catalogue is None:
+        short.append("the fault catalogue was not run (faults.json is missing): nothing proved the live checks "
+                     "can fail; `nox -s signoff` runs it")
+    else:
+        if catalogue["not_run"]:
+            short.append(f"the fault catalogue is partial: {len(catalogue['not_run'])} fault(s) not run")
+        if catalogue["problems"]:
+            short.append("the fault catalogue did not prove the live tier can fail")
+        platform = {k: (catalogue["environment"].get(k), environment.get(k)) for k in ("kubernetes", "istio")}
+        differs = {k: v for k, v in platform.items() if v[0] != v[1]}
+        if differs:
+            short.append("the fault catalogue ran on another platform than the live checks: " + ", ".join(
+                f"{k} {a} vs {b}" for k, (a, b) in differs.items()))
+    if git.get("dirty") is not False:
+        short.append("the working tree had uncommitted changes (or git could not tell), so no commit holds "
+                     "what was checked")
+    if verdict_name != "pass":
+        short.append(f"the verdict is {verdict_name.upper()}")
+    return ("live", short) if short else ("signoff", [])
+
 def build(runs: list[Run], *, generated_at: datetime, faults: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report for ``runs`` (oldest first) and the fault catalogue's record, if any, with every
     embedded string redacted."""
@@ -130,8 +151,9 @@ def build(runs: list[Run], *, generated_at: datetime, faults: dict[str, Any] | N
                 for tier in outcomes.TIERS if tier not in scope]
 
     warnings += _control_warnings(results, rows)
-    git = _git(runs, warnings)
-    warnings += fault_catalogue.commit_warning(catalogue, git["commits"])
+    git = _git(runs)
+    environment = _environment(runs)
+    level, short_of_signoff = _level(verdict, scope, catalogue, git, environment)
     order = {row["id"]: i for i, row in enumerate(rows)}
 
     def by_control(result: dict[str, Any]) -> tuple[int, str]:
@@ -143,13 +165,15 @@ def build(runs: list[Run], *, generated_at: datetime, faults: dict[str, Any] | N
         "generated_at": _utc(generated_at),
         "date": runs[-1].data["finished_at"],
         "verdict": verdict,
-        "headline": outcomes.headline(verdict, covered),
+        "headline": outcomes.headline(verdict, covered, level),
+        "level": level,
+        "short_of_signoff": short_of_signoff,
         "coverage": covered,
         "verdict_reasons": reasons,
         "scope": scope,
         "git": git,
-        "environment": _environment(runs),
-        "inputs": _inputs(runs, warnings),
+        "environment": environment,
+        "inputs": _inputs(runs),
         "summary": _summary(rows, results),
         "controls": rows,
         "failures": sorted((r for r in results if r["outcome"] in outcomes.FAILING), key=by_control),

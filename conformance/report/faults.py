@@ -1,9 +1,11 @@
 """The live fault catalogue's record, ``faults.json``: whether the live tier proved it can fail.
 
 ``nox -s faults`` applies each fault of ``fixtures/faults.yaml`` to a passing cluster, runs the
-live checks and undoes the fault. A fault is killed when every control it expects to fail did.
-A missed fault, a failed baseline or a fault left in place means a live PASS could be a check
-that cannot fail, so any of them makes the report's verdict FAIL.
+live checks and undoes the fault. A fault is killed as expected when every control it expects to
+fail did, for the reason the catalogue states (conformance.kills). A fault missed or killed for
+another reason, a failed baseline or a fault left in place means a live PASS could be a check that
+cannot fail, so any of them makes the report's verdict FAIL. A catalogue that did not run every
+fault is not wrong, but partial: it proves only what it ran, and is never a sign-off.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from conformance import kills
 from conformance.errors import InputError
 from conformance.report.results import read_record
 
@@ -49,6 +52,13 @@ def _check_fault(path: Path, index: int, fault: Any) -> None:
     failed = fault.get("failed_controls", {})
     if not isinstance(failed, dict) or not all(_strings(v) for v in failed.values()):
         raise _fail(path, f"{where}: failed_controls must map control IDs to lists of messages")
+    because = fault.get("because", {})
+    if not isinstance(because, dict) or not all(isinstance(v, str) for v in because.values()):
+        raise _fail(path, f"{where}: because must map control IDs to reason fragments")
+    checks = fault.get("failed_checks", [])
+    if not isinstance(checks, list) or not all(isinstance(c, dict) and isinstance(c.get("control"), str)
+                                               for c in checks):
+        raise _fail(path, f"{where}: failed_checks must be a list of checks, each naming its control")
 
 
 def load(report_dir: Path) -> dict[str, Any] | None:
@@ -66,19 +76,32 @@ def load(report_dir: Path) -> dict[str, Any] | None:
     return data
 
 
+def _checks(fault: dict[str, Any]) -> list[dict[str, Any]]:
+    # A record of before reasons were kept names only each failed control's messages.
+    if "failed_checks" in fault:
+        return fault["failed_checks"]
+    return [{"test": "", "control": control, "outcome": "failed", "message": message}
+            for control, messages in (fault.get("failed_controls") or {}).items() for message in messages]
+
+
 def _fault(fault: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     failed_controls = fault.get("failed_controls") or {}
-    missed = [c for c in fault["expect"] if c not in failed_controls]
-    # Judged here from expect and failed_controls rather than taken from the file, so that the
-    # report and the catalogue cannot disagree on what killed means.
-    killed = bool(fault["expect"]) and not missed and not fault.get("error")
+    # Judged here from expect, because and the failed checks rather than taken from the file, so that
+    # the report and the catalogue cannot disagree on what killed means.
+    per_control = kills.judge(fault["expect"], fault.get("because") or {}, _checks(fault))
+    kill = kills.overall(per_control) if not fault.get("error") else kills.MISSED
+    killed = kill == kills.AS_EXPECTED and not fault.get("error")
     if fault.get("killed") is not None and bool(fault.get("killed")) != killed:
         warnings.append(f"{FILE}: fault {fault['name']!r} is recorded as killed={fault.get('killed')} "
-                        f"but its expected and failed controls say killed={killed}; the report counts the latter")
+                        f"but its expected and failed checks say killed={killed}; the report counts the latter")
     return {"name": fault["name"], "description": fault.get("description") or "",
             "kind": fault.get("kind") or "", "expect": list(fault["expect"]),
+            "because": dict(fault.get("because") or {}), "kills": per_control,
+            "kill": kill if not fault.get("error") else "error",
             "failed": sorted(failed_controls), "failed_controls": failed_controls,
-            "killed": killed, "missed": missed, "seconds": fault.get("seconds"),
+            "killed": killed, "missed": [c for c, k in per_control.items() if k == kills.MISSED],
+            "other_reason": [c for c, k in per_control.items() if k == kills.OTHER_REASON],
+            "leftovers": list(fault.get("leftovers") or []), "seconds": fault.get("seconds"),
             "undone": fault.get("undone"), "undo": fault.get("undo"), "error": fault.get("error"),
             "phase_seconds": fault.get("phase_seconds") or {}}
 
@@ -101,11 +124,16 @@ def _problems(summary: dict[str, Any]) -> list[str]:
             problems.append(f"{label} failed ({', '.join(baseline['failed_controls']) or 'no control named'})")
     if not summary["faults"]:
         problems.append("the catalogue holds no fault")
-    missed = [f for f in summary["faults"] if not f["killed"]]
+    missed = [f for f in summary["faults"] if f["missed"] or (not f["killed"] and not f["other_reason"])]
     if missed:
         names = ", ".join(f"{f['name']} (missed {', '.join(f['missed']) or 'nothing: it errored'})"
                           for f in missed)
         problems.append(f"{len(missed)} of {summary['total']} fault(s) not killed: {names}")
+    other = [f for f in summary["faults"] if f["other_reason"] and not f["missed"]]
+    if other:
+        names = ", ".join(f"{f['name']} (" + ", ".join(f"{c} not for {f['because'].get(c)!r}" for c in f["other_reason"])
+                          + ")" for f in other)
+        problems.append(f"{len(other)} of {summary['total']} fault(s) killed, but not for the stated reason: {names}")
     left = [f["name"] for f in summary["faults"] if f["undone"] is not True]
     if left:
         problems.append(f"fault(s) not undone, so later results ran on a changed cluster: {', '.join(left)}")
@@ -124,14 +152,18 @@ def summarise(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         "environment": data.get("environment") or {},
         "baseline_before": _baseline(data, "baseline_before"), "baseline_after": _baseline(data, "baseline_after"),
         "faults": faults, "killed": sum(1 for f in faults if f["killed"]), "total": len(faults),
+        "by_kill": {k: sum(1 for f in faults if f["kill"] == k) for k in (*reversed(kills.ORDER), "error")},
         "wall_seconds": data.get("wall_seconds"),
         # The faults of fixtures/faults.yaml that this record did not run (`--only`): a partial catalogue
         # proves only what it ran, and the report says so beside its count.
         "not_run": sorted(set(data.get("catalogue") or []) - {f["name"] for f in faults}),
+        "not_run_reasons": dict(data.get("not_run") or {}) if isinstance(data.get("not_run"), dict) else {},
+        "inputs": [i for i in data.get("inputs") or [] if isinstance(i, dict)],
     }
     if summary["not_run"]:
+        why = summary["not_run_reasons"]
         warnings.append(f"{FILE} ran {len(faults)} of the catalogue's {len(faults) + len(summary['not_run'])} "
-                        f"faults (--only); not run: {', '.join(summary['not_run'])}")
+                        "faults; not run: " + ", ".join(f"{n} ({why.get(n, '--only')})" for n in summary["not_run"]))
     summary["problems"] = _problems(summary)
     return summary, warnings
 
@@ -141,12 +173,3 @@ def verdict_reason(summary: dict[str, Any] | None) -> list[str]:
     if not summary or not summary["problems"]:
         return []
     return ["the live tier could not prove it can fail: " + "; ".join(summary["problems"])]
-
-
-def commit_warning(summary: dict[str, Any] | None, commits: list[str]) -> list[str]:
-    """A warning when the catalogue ran on another commit than the results it stands behind."""
-    commit = (summary or {}).get("git", {}).get("commit")
-    if not commit or not commits or commit in commits:
-        return []
-    return [f"{FILE} was made from a different commit ({commit[:12]}) than the results "
-            f"({', '.join(c[:12] for c in commits)}): the fault catalogue tested other code"]

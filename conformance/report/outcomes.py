@@ -162,8 +162,15 @@ def coverage(results: list[dict[str, Any]]) -> str:
     return "+".join(tiers) if len(tiers) > 1 else f"{tiers[0]}-only"
 
 
-def headline(verdict_name: str, covered: str) -> str:
-    """The verdict as every rendering prints it: a verdict resting on one tier says so in the words."""
+# What a PASS claims at each level: nothing short of a sign-off prints a bare PASS.
+LEVELS = ("static", "live", "signoff")
+PASS_AT = {"static": "PASS (static tier only)", "live": "PASS (live, not fault-proven)", "signoff": "SIGN-OFF PASS"}
+
+
+def headline(verdict_name: str, covered: str, level: str = "static") -> str:
+    """The verdict as every rendering prints it: a verdict resting on less than a sign-off says so in the words."""
+    if verdict_name == "pass" and covered in ("static-only", "static+live"):
+        return PASS_AT[level]
     qualifier = {"static-only": " (static tier only)", "live-only": " (live tier only)",
                  "none": " (no check ran)"}.get(covered, "")
     return verdict_name.upper() + qualifier

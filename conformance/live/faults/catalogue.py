@@ -25,6 +25,9 @@ class Fault:
     name: str
     description: str
     expect: tuple[str, ...]
+    # Control -> a fragment of the reason its check must fail for (case-insensitive, matched against the
+    # failing check's name and message): a kill for another reason proves nothing about this fault.
+    because: dict[str, str] = field(default_factory=dict)
     overlay: tuple[dict[str, Any], ...] = ()
     cluster: tuple[dict[str, Any], ...] = ()
     restart: bool = False  # new pods after the change (and after its undo): admission must run again
@@ -46,7 +49,7 @@ class Fault:
 def _fault(raw: Any, where: str) -> Fault:
     if not isinstance(raw, dict):
         raise InputError(f"{where}: a fault is a mapping")
-    unknown = set(raw) - {"name", "description", "expect", "overlay", "cluster", "restart", "rollout_seconds",
+    unknown = set(raw) - {"name", "description", "expect", "because", "overlay", "cluster", "restart", "rollout_seconds",
                           "images"}
     if unknown:
         raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -62,6 +65,11 @@ def _fault(raw: Any, where: str) -> Fault:
             raise InputError(f"{where} ({name}): unknown control {control}")
         if controls.LIVE not in known.tiers:
             raise InputError(f"{where} ({name}): {control} has no live check to fail")
+    because = raw.get("because") or {}
+    if not isinstance(because, dict) or set(because) != set(expect) or not all(
+            isinstance(v, str) and v.strip() for v in because.values()):
+        raise InputError(f"{where} ({name}): because must give each expected control ({', '.join(expect)}) a "
+                         "fragment of the reason its check fails for")
     overlay, cluster = tuple(raw.get("overlay") or ()), tuple(raw.get("cluster") or ())
     if not overlay and not cluster:
         raise InputError(f"{where} ({name}): neither overlay nor cluster changes anything")
@@ -71,7 +79,8 @@ def _fault(raw: Any, where: str) -> Fault:
             raise InputError(f"{where} ({name}) cluster[{i}]: one of {', '.join(ACTIONS)}, exactly")
     if not raw.get("description"):
         raise InputError(f"{where} ({name}): a description says what the fault breaks")
-    return Fault(name=name, description=str(raw["description"]).strip(), expect=expect, overlay=overlay,
+    return Fault(name=name, description=str(raw["description"]).strip(), expect=expect,
+                 because={c: str(because[c]).strip() for c in expect}, overlay=overlay,
                  cluster=cluster, restart=bool(raw.get("restart", False)),
                  rollout_seconds=float(raw.get("rollout_seconds", 120)), images=tuple(raw.get("images") or ()))
 

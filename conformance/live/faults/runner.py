@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance import fixtures
+from conformance import fixtures, kills
 from conformance.errors import ConformanceError, InputError, WaitTimeout, run_cli
 from conformance.live import push
-from conformance.live.faults import actions
+from conformance.live.faults import actions, undone
 from conformance.live.faults.catalogue import Fault, load, uncovered
 from conformance.live.phases.workload import changed_objects, object_digests
 from conformance.paths import CHECKS, OVERLAYS, REPO, REPORTS
@@ -69,12 +69,18 @@ def run_checks(env, run_name: str, report_dir: Path, only: list[str] | None = No
     return json.loads(path.read_text())
 
 
-def failed_controls(results: dict[str, Any]) -> dict[str, list[str]]:
+def failed_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The failed or errored checks of a run: test, control, outcome and message (what a kill is judged on)."""
+    return [{"test": r["test"], "control": r["control"], "outcome": r["outcome"],
+             "message": (r.get("message") or "")[:2000]}
+            for r in results.get("results") or [] if r["outcome"] in kills.FAILING]
+
+
+def failed_controls(checks: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Control -> the messages of its failed or errored checks."""
     out: dict[str, list[str]] = {}
-    for result in results.get("results") or []:
-        if result["outcome"] in ("failed", "error"):
-            out.setdefault(result["control"], []).append((result.get("message") or "")[:2000])
+    for check in checks:
+        out.setdefault(check["control"], []).append(check["message"])
     return out
 
 
@@ -94,13 +100,17 @@ def _istio_changed(before: str, after: str) -> bool:
     return push.any_istio(changed_objects(object_digests(before), object_digests(after)))
 
 
-def _apply_and_push(env, rendered: str, what: str, progress, wait: float | None = None) -> None:
+def _apply_and_push(env, rendered: str, what: str, progress, wait: float | None = None,
+                    undoing: bool = False) -> None:
     # Judged against what the cluster holds now: the baseline, or the previous fault's overlay (chained()).
     mesh = _istio_changed(env.workload.rendered, rendered)
     try:
         push.pushing(env, lambda: env.workload.apply_overlay(rendered, **({} if wait is None else {"wait": wait})),
                         what, mesh=mesh)
     except WaitTimeout as exc:
+        if undoing:
+            # An undo whose push never arrived leaves the proxies on the fault's config: not undone.
+            raise ConformanceError(str(exc)) from None
         # The checks still run; a fault they miss is reported as missed, with this line in the log.
         progress(f"faults: {exc}")
 
@@ -121,7 +131,7 @@ def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: st
 
         def restore() -> None:
             workload.render_overlay(OVERLAYS / "dev")
-            _apply_and_push(env, baseline, "baseline's Istio config", progress)
+            _apply_and_push(env, baseline, "baseline's Istio config", progress, undoing=True)
             if workload.rollout_error:
                 raise ConformanceError(f"the baseline did not roll out again: {workload.rollout_error}")
         undos.append(restore)
@@ -214,7 +224,7 @@ def _baseline(env, name: str, report_dir: Path, progress) -> dict[str, Any]:
     progress(f"{name}: every live check")
     started = time.monotonic()
     results = run_checks(env, name, report_dir / "faults" / name)
-    failed = failed_controls(results)
+    failed = failed_controls(failed_checks(results))
     return {"outcome": "failed" if failed else "passed", "failed_controls": sorted(failed),
             "seconds": round(time.monotonic() - started, 1)}
 
@@ -222,15 +232,20 @@ def _baseline(env, name: str, report_dir: Path, progress) -> dict[str, Any]:
 def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable[[str], None],
                   catalogue: list[str] | None = None) -> dict[str, Any]:
     started_at, began = now(), time.monotonic()
+    # The manifests the catalogue stands behind: the report pairs it only with results of the same digest.
+    dev = load_overlay(OVERLAYS / "dev")
     document: dict[str, Any] = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "started_at": started_at,
                                 "git": _git(), "environment": env.describe(), "faults": [],
-                                "catalogue": catalogue or [f.name for f in faults]}
+                                "inputs": [{"name": dev.name, "source": dev.source, "sha256": dev.sha256}],
+                                "catalogue": catalogue or [f.name for f in faults], "not_run": {}}
     document["baseline_before"] = _baseline(env, "baseline-before", report_dir, progress)
     reset_scale(env)
     baseline = env.workload.rendered
     runnable = [f for f in running_order(faults) if not f.images or env.images.source in f.images]
     for fault in (f for f in faults if f not in runnable):
-        progress(f"{fault.name}: only for --images {'/'.join(fault.images)}; skipped")
+        # Recorded, not only said: a catalogue that skipped a fault is partial, and never a sign-off.
+        document["not_run"][fault.name] = f"applies only to --images {'/'.join(fault.images)}"
+        progress(f"{fault.name}: only for --images {'/'.join(fault.images)}; not run")
     position = {f.name: i for i, f in enumerate(faults)}
     replaced = False  # the previous fault's overlay is still applied, for this one's to replace
     pods_from: Fault | None = None  # the fault whose pods serve now, when not the baseline's
@@ -270,7 +285,8 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
     started = time.monotonic()
     phases: dict[str, float] = {}
     entry: dict[str, Any] = {"name": fault.name, "description": fault.description, "kind": fault.kind,
-                             "expect": list(fault.expect), "failed_controls": {}, "error": None}
+                             "expect": list(fault.expect), "because": dict(fault.because), "failed_checks": [],
+                             "failed_controls": {}, "error": None}
     undos: list[Callable[[], None]] = []
     try:
         # The previous run's experiments (an eviction, a restart) leave pods starting: begin from a whole
@@ -282,7 +298,8 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
         phases["apply"] = time.monotonic() - started
         results = run_checks(env, f"fault-{fault.name}", report_dir / "faults" / fault.name, fault.controls())
         phases["checks"] = time.monotonic() - started - phases["apply"]
-        entry["failed_controls"] = failed_controls(results)
+        entry["failed_checks"] = failed_checks(results)
+        entry["failed_controls"] = failed_controls(entry["failed_checks"])
     except ConformanceError as exc:
         entry["error"] = f"the fault could not be applied or checked: {exc}"
     finally:
@@ -293,17 +310,26 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
             progress(f"fault {fault.name}: undoing")
             undoing = time.monotonic()
             errors = undo_all(undos)
+            # Proof, not the absence of an exception: what the fault left behind is named.
+            try:
+                entry["leftovers"] = undone.leftovers(env, fault, baseline)
+            except ConformanceError as exc:
+                entry["leftovers"] = [f"could not look: {exc}"]
             phases["undo"] = time.monotonic() - undoing
-    entry["undone"] = not errors
+    entry["undone"] = not errors and not entry.get("leftovers")
     # Where the fault's time went: its apply (with the wait for a whole workload before it), the live
     # checks (with the drain of its push), its undo (none when the next fault's overlay replaces it).
     entry["phase_seconds"] = {name: round(seconds, 1) for name, seconds in phases.items()}
-    if errors:
-        entry["error"] = "; ".join(filter(None, [entry["error"], *(f"undo: {e}" for e in errors)]))
-    entry["missed"] = [c for c in fault.expect if c not in entry["failed_controls"]]
-    entry["killed"] = not entry["missed"] and entry["error"] is None
+    if errors or entry.get("leftovers"):
+        entry["error"] = "; ".join(filter(None, [entry["error"], *(f"undo: {e}" for e in errors),
+                                                 *(f"left over: {e}" for e in entry.get("leftovers") or [])]))
+    entry["kills"] = kills.judge(list(fault.expect), fault.because, entry["failed_checks"])
+    entry["kill"] = kills.overall(entry["kills"])
+    entry["missed"] = [c for c, k in entry["kills"].items() if k == kills.MISSED]
+    entry["killed"] = entry["kill"] == kills.AS_EXPECTED and entry["error"] is None
     entry["seconds"] = round(time.monotonic() - started, 1)
-    verdict = "killed" if entry["killed"] else f"MISSED {', '.join(entry['missed'])}" if entry["missed"] else "error"
+    verdict = "killed as expected" if entry["killed"] else "error" if entry["error"] else (
+        "; ".join(f"{c} {k}" for c, k in entry["kills"].items() if k != kills.AS_EXPECTED))
     progress(f"fault {fault.name}: {verdict} in {entry['seconds']} s"
              + (f" (failed: {', '.join(sorted(entry['failed_controls']))})" if entry["failed_controls"] else ""))
     return entry
@@ -356,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [f for f in faults if not args.only or f.name in args.only]
         # The cluster is kept for the next run; the workload too when the catalogue left it whole.
         options = Options(images=args.images, nodes=args.nodes, report_dir=args.report_dir)
+        # A catalogue that stops must leave no earlier catalogue's record behind to be read as this one's.
+        (args.report_dir / "faults.json").unlink(missing_ok=True)
+        shutil.rmtree(args.report_dir / "faults", ignore_errors=True)
         env = Environment(options, progress=install(Progress()))
         try:
             env.up()

@@ -135,7 +135,7 @@ def bench(session: nox.Session) -> None:
 
 # `python -m conformance.report` exits with its verdict: 0 PASS (a static-only PASS too, or an
 # INCOMPLETE accepted with --accept-incomplete), 1 FAIL, 3 INCOMPLETE; 2 is bad input, never a verdict.
-_REPORT_VERDICTS = {1: "FAIL", 3: "INCOMPLETE"}
+_REPORT_VERDICTS = {1: "FAIL", 3: "INCOMPLETE", 4: "a PASS short of the level required"}
 
 
 def _report(session: nox.Session, *args: str) -> int:
@@ -229,6 +229,46 @@ def faults(session: nox.Session) -> None:
         if exc.return_code != 1:
             raise
         session.error(f"the live tier could not prove it can fail: see {report_dir}/faults.json")
+
+
+# The options of the conformance run that the fault catalogue takes too: the same images, nodes and report dir.
+_FAULTS_OPTIONS = ("--images", "--nodes", "--report-dir")
+
+
+def _forwarded(posargs: list[str], names: tuple[str, ...]) -> list[str]:
+    """The `names` options of posargs, with their values (`--name value` or `--name=value`)."""
+    out: list[str] = []
+    for i, arg in enumerate(posargs):
+        if arg.split("=", 1)[0] in names:
+            out += [arg] if "=" in arg else posargs[i:i + 2]
+    return out
+
+
+@nox.session(default=False)
+def signoff(session: nox.Session) -> None:
+    """Conformance, then the whole fault catalogue on the same cluster, then one report: the release verdict."""
+    report_dir = Path(_report_dir(session.posargs))
+    # Evidence belongs to one run: nothing an earlier run left may join this verdict.
+    for stale in [*report_dir.glob("results-*.json"), *report_dir.glob("junit-*.xml"), report_dir / "faults.json"]:
+        stale.unlink(missing_ok=True)
+    shutil.rmtree(report_dir / "faults", ignore_errors=True)
+    _install(session, "live")
+    _schemas(session)
+    if "--keep" not in session.posargs:
+        session.posargs.append("--keep")  # the catalogue runs on the cluster the checks just used
+    failed = None
+    try:
+        session.run("python", "-m", "pytest", "conformance/checks", "-m", "static or live", "--run-name",
+                    "conformance", *session.posargs)
+    except nox.command.CommandFailed as exc:
+        failed = exc
+    try:
+        session.run("python", "-m", "conformance.live.faults", *_forwarded(session.posargs, _FAULTS_OPTIONS))
+    except nox.command.CommandFailed as exc:
+        failed = failed or exc
+    code = _report(session, "--report-dir", str(report_dir), "--require", "signoff")
+    if code or failed is not None:
+        session.error(f"no sign-off: see {report_dir}/report.html")
 
 
 @nox.session(default=False)

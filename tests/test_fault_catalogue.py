@@ -56,9 +56,14 @@ def test_disruptive_checks_run_only_where_expected():
 @pytest.mark.parametrize(("entry", "message"), [
     ({"name": "x", "description": "d", "expect": ["NOPE-01"], "overlay": [{}]}, "unknown control NOPE-01"),
     ({"name": "x", "description": "d", "expect": ["JWT-03"], "overlay": [{}]}, "has no live check"),
-    ({"name": "x", "description": "d", "expect": ["JWT-02"]}, "neither overlay nor cluster"),
+    ({"name": "x", "description": "d", "expect": ["JWT-02"], "because": {"JWT-02": "x"}},
+     "neither overlay nor cluster"),
+    ({"name": "x", "description": "d", "expect": ["JWT-02"], "overlay": [{}]}, "because must give each expected"),
+    ({"name": "x", "description": "d", "expect": ["JWT-02"], "because": {"JWT-02": " "}, "overlay": [{}]},
+     "because must give each expected"),
     ({"name": "X y", "description": "d", "expect": ["JWT-02"], "overlay": [{}]}, "lower-case words"),
-    ({"name": "x", "description": "d", "expect": ["JWT-02"], "cluster": [{"apply": {}, "scale": {}}]}, "exactly"),
+    ({"name": "x", "description": "d", "expect": ["JWT-02"], "because": {"JWT-02": "x"},
+      "cluster": [{"apply": {}, "scale": {}}]}, "exactly"),
 ])
 def test_bad_entries_are_one_line(tmp_path, entry, message):
     path = tmp_path / "faults.yaml"

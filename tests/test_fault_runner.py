@@ -6,13 +6,15 @@ from conformance.live.faults import runner
 
 
 def _results(*outcomes: tuple[str, str, str]) -> dict:
-    return {"results": [{"control": c, "outcome": o, "message": m} for c, o, m in outcomes]}
+    return {"results": [{"test": f"t::{c}", "control": c, "outcome": o, "message": m} for c, o, m in outcomes]}
 
 
 def test_failed_and_errored_checks_count_passed_and_skipped_do_not():
     results = _results(("MTLS-01", "failed", "plaintext got HTTP 200"), ("JWT-02", "error", "setup broke"),
                        ("NET-02", "passed", ""), ("VAULT-02", "skipped", "no Vault"))
-    assert runner.failed_controls(results) == {"MTLS-01": ["plaintext got HTTP 200"], "JWT-02": ["setup broke"]}
+    checks = runner.failed_checks(results)
+    assert [(c["control"], c["outcome"]) for c in checks] == [("MTLS-01", "failed"), ("JWT-02", "error")]
+    assert runner.failed_controls(checks) == {"MTLS-01": ["plaintext got HTTP 200"], "JWT-02": ["setup broke"]}
 
 
 def test_a_catalogue_succeeds_only_with_every_fault_killed_and_undone_and_both_baselines_green():

@@ -123,8 +123,20 @@ def _check(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _clear_own_results(config: pytest.Config) -> None:
+    """A run removes its own results before anything else, so a run that stops (bad input, a crash, an
+    interrupt) leaves no earlier verdict behind for the report to read as this one's."""
+    run, report_dir = config.getoption("run_name"), Path(config.getoption("report_dir"))
+    if config.option.collectonly or not targets_checks(config) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", run):
+        return
+    if report_dir.is_dir():
+        for stale in (report_dir / f"results-{run}.json", report_dir / f"junit-{run}.xml"):
+            stale.unlink(missing_ok=True)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _clear_own_results(config)
     _check(config)
     run = config.getoption("run_name")
     report_dir = Path(config.getoption("report_dir"))

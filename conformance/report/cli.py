@@ -18,19 +18,27 @@ from conformance.report import outcomes, write_report
 # whatever the working directory.
 DEFAULT_REPORT_DIR = Path(__file__).resolve().parents[2] / "build" / "reports"
 
-EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_SHORT = 0, 1, 2, 3, 4
 EXIT_CODES = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "incomplete": EXIT_INCOMPLETE}
 
 EPILOG = """\
+verdict levels: "PASS (static tier only)" rests on the static tier; "PASS (live, not
+fault-proven)" adds the live checks on one cluster; "SIGN-OFF PASS" adds the whole fault
+catalogue, every fault killed for its stated reason and undone, on the same clean commit and
+the same rendered manifests. Nothing short of a sign-off prints a bare PASS.
+
 exit codes:
-  0  PASS; also a PASS of the static tier alone, which the verdict line, the page and the
-     summary all print as "PASS (static tier only)"
+  0  PASS at the level required (--require; by default the level the evidence set out to reach:
+     signoff when faults.json is present, live when a live check ran, else static)
   1  FAIL: a control failed or errored, a matrix has a mismatch, or the fault catalogue
      (faults.json) shows the live tier could not prove it can fail
   2  bad input: no such report directory, no results-*.json, a file that is not valid JSON or
-     not the expected schema, or the report could not be written; one `error:` line on stderr
+     not the expected schema, results of different commits or manifests, or the report could
+     not be written; one `error:` line on stderr
   3  INCOMPLETE: nothing failed, but a control in scope was skipped or not run, or a matrix
      cell was not probed; 0 instead with --accept-incomplete
+  4  PASS, but short of the level required (say, a partial fault catalogue for a sign-off);
+     the report says why
 """
 
 
@@ -49,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--html-link", default="report.html", metavar="URL",
                         help="where the Markdown summary says the HTML report is, for example the CI "
                              "run's artifact page (default: report.html)")
+    parser.add_argument("--require", choices=outcomes.LEVELS, default=None,
+                        help="the verdict level a PASS must reach to exit 0 (default: the level the evidence "
+                             "set out to reach)")
     parser.add_argument("--accept-incomplete", action="store_true",
                         help="exit 0 on an INCOMPLETE verdict (the report still says INCOMPLETE)")
     return parser
@@ -64,10 +75,20 @@ def _summary_line(doc: dict[str, Any], report_dir: Path) -> str:
             f"{killed} -> {report_dir / 'report.html'}")
 
 
-def exit_code(verdict: str, *, accept_incomplete: bool = False) -> int:
-    """The process exit code for a verdict."""
+def required_level(doc: dict[str, Any]) -> str:
+    """The level the evidence set out to reach: a catalogue was run for a sign-off, a live run for live."""
+    if doc.get("faults") is not None:
+        return "signoff"
+    return "live" if "live" in doc["scope"] else "static"
+
+
+def exit_code(verdict: str, *, accept_incomplete: bool = False, level: str = "signoff",
+              required: str = "static") -> int:
+    """The process exit code for a verdict at `level`, when `required` was asked for."""
     if verdict == "incomplete" and accept_incomplete:
         return EXIT_PASS
+    if verdict == "pass" and outcomes.LEVELS.index(level) < outcomes.LEVELS.index(required):
+        return EXIT_SHORT
     return EXIT_CODES[verdict]
 
 
@@ -85,4 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     print(_summary_line(doc, args.report_dir))
-    return exit_code(doc["verdict"], accept_incomplete=args.accept_incomplete)
+    required = args.require or required_level(doc)
+    code = exit_code(doc["verdict"], accept_incomplete=args.accept_incomplete, level=doc["level"], required=required)
+    if code == EXIT_SHORT:
+        print(f"report: a PASS short of {required}: " + "; ".join(doc["short_of_signoff"]), file=sys.stderr)
+    return code

@@ -131,8 +131,9 @@ def _problems(summary: dict[str, Any]) -> list[str]:
         problems.append(f"{len(missed)} of {summary['total']} fault(s) not killed: {names}")
     other = [f for f in summary["faults"] if f["other_reason"] and not f["missed"]]
     if other:
-        names = ", ".join(f"{f['name']} (" + ", ".join(f"{c} not for {f['because'].get(c)!r}" for c in f["other_reason"])
-                          + ")" for f in other)
+        names = ", ".join(f"{f['name']} ("
+                          + ", ".join(f"{c} not for {f['because'].get(c)!r}" for c in f["other_reason"]) + ")"
+                          for f in other)
         problems.append(f"{len(other)} of {summary['total']} fault(s) killed, but not for the stated reason: {names}")
     left = [f["name"] for f in summary["faults"] if f["undone"] is not True]
     if left:

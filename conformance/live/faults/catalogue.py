@@ -49,8 +49,8 @@ class Fault:
 def _fault(raw: Any, where: str) -> Fault:
     if not isinstance(raw, dict):
         raise InputError(f"{where}: a fault is a mapping")
-    unknown = set(raw) - {"name", "description", "expect", "because", "overlay", "cluster", "restart", "rollout_seconds",
-                          "images"}
+    unknown = set(raw) - {"name", "description", "expect", "because", "overlay", "cluster", "restart",
+                          "rollout_seconds", "images"}
     if unknown:
         raise InputError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     name = str(raw.get("name", ""))

@@ -37,7 +37,7 @@ def test_only_an_istio_change_waits_for_the_push():
 
 def test_drain_comes_from_the_installed_mesh_config():
     """The wait after a push covers the drain the platform installs (fixtures/istio/istiod.yaml)."""
-    from conformance.live import push
+    from conformance.live.platform import push
 
     assert 0 < push.drain_seconds() <= 10
 
@@ -45,7 +45,7 @@ def test_drain_comes_from_the_installed_mesh_config():
 def test_checks_wait_out_the_drain_of_the_last_push_only(monkeypatch):
     """The drain after a push delays the next checks, not the next fault's apply: settle() sleeps only for
     what is left of it, and nothing when no push came."""
-    from conformance.live import push
+    from conformance.live.platform import push
 
     monkeypatch.setattr(push, "drain_seconds", lambda: -0.9)  # the drain plus its 1 s margin: 0.1 s
     drain = push.Drain()
@@ -58,7 +58,7 @@ def test_checks_wait_out_the_drain_of_the_last_push_only(monkeypatch):
 def test_a_push_counts_once_every_replica_of_the_changed_kind_runs_it():
     """One changed cortex-api sidecar is not enough while the other still runs the old config; a gateway
     that nothing changed does not hold the wait up."""
-    from conformance.live.push import judge_pushed
+    from conformance.live.platform.push import judge_pushed
 
     before = {"sidecar:a": "1|1|r", "sidecar:b": "1|1|r", "gateway:istio-ingress/g": "1|1|r"}
     assert not judge_pushed(before, before)

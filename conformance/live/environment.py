@@ -2,7 +2,7 @@
 
     images    pull, or build from package registries (conformance.live.phases.images)
     cluster   create or reuse our kind cluster, or use the named context (phases.cluster)
-    platform  metrics-server, Istio and Vault, or check that they are there (phases.addons)
+    platform  metrics-server, Istio, the collector and Vault, or check that they are there (phases.platform)
     workload  namespaces, Vault bootstrap, the conformance overlay, client pods (phases.workload)
 
 `up` runs them in that order, timing each for the report; `down` undoes them in reverse: the
@@ -28,13 +28,13 @@ from typing import Any
 
 from conformance import fixtures
 from conformance.errors import ConformanceError, run_cli
-from conformance.live import kind
-from conformance.live.kube import Kube
+from conformance.live.access.kube import Kube
 from conformance.live.options import IMAGE_SOURCES, Options
-from conformance.live.phases.addons import Platform
 from conformance.live.phases.cluster import Cluster
 from conformance.live.phases.images import Images, ImageSet
+from conformance.live.phases.platform import Platform
 from conformance.live.phases.workload import Workload
+from conformance.live.platform import kind
 from conformance.paths import REPORTS
 from conformance.progress import Progress, install
 

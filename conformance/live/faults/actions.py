@@ -25,8 +25,8 @@ import yaml
 
 from conformance import fixtures
 from conformance.errors import ConformanceError, WaitTimeout
-from conformance.live import push
-from conformance.live.kube import Kube
+from conformance.live.access.kube import Kube
+from conformance.live.platform import push
 
 Undo = Callable[[], None]
 WAIT = 300.0
@@ -164,7 +164,7 @@ def vault_sealed(env) -> Undo:
 
 def jwks_rotated(env) -> Undo:
     """The identity provider rotates its keys: the RequestAuthentication gets a JWKS of a new key only."""
-    from conformance.live import tokens
+    from conformance.live.evidence import tokens
 
     spec = fixtures.workload()
     rotated = tokens.generate_keys().jwks_json()
@@ -188,7 +188,7 @@ def jwks_rotated(env) -> Undo:
 
 def certificate_for_other_host(env, host: str) -> Undo:
     """The gateway's TLS credential replaced by a certificate (from the run's CA) for another host."""
-    from conformance.live import overlay
+    from conformance.live.workload import overlay
 
     gateway = fixtures.workload().gateway
     undos = []

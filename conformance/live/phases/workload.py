@@ -21,11 +21,12 @@ import yaml
 
 from conformance import fixtures, paths
 from conformance.errors import PreflightError, WaitTimeout
-from conformance.live import observe, push
-from conformance.live import overlay as conformance_overlay
-from conformance.live.kube import Kube, KubeError
+from conformance.live.access.kube import Kube, KubeError
+from conformance.live.evidence import observe
 from conformance.live.options import Options
 from conformance.live.phases.images import ImageSet
+from conformance.live.platform import push
+from conformance.live.workload import overlay as conformance_overlay
 from conformance.paths import OVERLAYS
 from conformance.static.manifests import render
 from conformance.wait import wait_until
@@ -67,7 +68,7 @@ class Workload:
     name = "workload"
 
     def up(self) -> None:
-        from conformance.live import tokens
+        from conformance.live.evidence import tokens
 
         spec = fixtures.workload()
         namespaces = (spec.namespace, *spec.client_namespaces, CANARY_NAMESPACE)
@@ -83,7 +84,7 @@ class Workload:
                              else tokens.generate_keys())
         rendered = self.render_overlay(OVERLAYS / "dev")
         # A reinstalled platform (another Istio, new mesh defaults) needs new sidecars: start over too.
-        from conformance.live.phases.addons import installed_fingerprint
+        from conformance.live.phases.platform import installed_fingerprint
 
         self._objects = self._object_digests(rendered)
         self._digests = {"clients": _digest(clients + canary), "overlay": _digest(json.dumps(self._objects,
@@ -163,7 +164,7 @@ class Workload:
     def _wait_new_credentials(self, spec: fixtures.Workload) -> None:
         """The run's new gateway certificate reaches the gateway through SDS, not at once: wait until the
         gateway serves it and accepts this run's valid token."""
-        from conformance.live.traffic import Gateway
+        from conformance.live.evidence.traffic import Gateway
 
         gateway = Gateway(spec.gateway.host, spec.gateway.host_ports["http"], spec.gateway.host_ports["https"],
                           self.overlay.tls.ca_pem)
@@ -189,7 +190,7 @@ class Workload:
     def tokens(self):
         """The token cases, minted again when they are half-way to expiring (jwt.yaml's valid token lives
         ten minutes, and the fault catalogue runs the checks for half an hour)."""
-        from conformance.live import tokens
+        from conformance.live.evidence import tokens
 
         if self._tokens is None or time.monotonic() - self._minted > TOKEN_REFRESH_SECONDS:
             self._tokens, self._minted = tokens.mint(self.signing_keys), time.monotonic()
@@ -278,7 +279,7 @@ class Workload:
             self.applied.append(namespace)
 
     def _wait_deleted(self, namespace: str) -> None:
-        from conformance.live import diagnose
+        from conformance.live.access import diagnose
 
         def gone() -> bool:
             return self.kube.run("get", "namespace", namespace, "-o", "name", check=False).returncode != 0
@@ -298,7 +299,7 @@ class Workload:
     def _bootstrap_vault(self):
         import hvac
 
-        from conformance.live import vault
+        from conformance.live.platform import vault
 
         with self.kube.port_forward(VAULT_NAMESPACE, "service/vault", 8200) as port:
             client = hvac.Client(url=f"http://127.0.0.1:{port}", token=self.vault_token)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from conformance import fixtures, paths
-from conformance.live import observe
+from conformance.live.evidence import observe
 from conformance.wait import wait_until
 
 # The kinds istiod turns into proxy config: a change to one of them reaches the proxies by a push. Judged

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.live.kube import Kube, KubeError
+from conformance.live.access.kube import Kube, KubeError
 
 # The Services the platform phase installs, and what stops working without them.
 COMPONENTS = {

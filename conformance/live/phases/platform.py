@@ -20,7 +20,7 @@ import yaml
 
 from conformance import fixtures, paths
 from conformance.errors import PreflightError
-from conformance.live.kube import Kube
+from conformance.live.access.kube import Kube
 from conformance.live.options import Options
 from conformance.live.phases.images import ImageSet
 from conformance.static.manifests import render
@@ -157,8 +157,8 @@ class Platform:
                        and r not in ("node", "conformance-client"))
         files = sorted(p for d in PLATFORM_DATA for p in (paths.FIXTURES / d).rglob("*") if p.is_file())
         # The code that installs it too: a changed flag or step reinstalls.
-        files += [Path(__file__), paths.REPO / "conformance" / "live" / "istio.py",
-                  paths.REPO / "conformance" / "live" / "telemetry.py"]
+        room = Path(__file__).parents[1] / "platform"
+        files += [Path(__file__), room / "istio.py", room / "collector.py"]
         made_of = {"source": self.images.source, "refs": {r: self.images.refs[r] for r in roles},
                    "ids": {r: self.images.ids.get(r) for r in roles},
                    "pins": {k: pinned.get(k) for k in ("istio", "vault", "metrics_server", "telemetry")},
@@ -177,7 +177,7 @@ class Platform:
         return all(available.get(key) for key in PLATFORM_DEPLOYMENTS)
 
     def _install(self) -> None:
-        from conformance.live import istio
+        from conformance.live.platform import istio
 
         files = self.images.files
         self.progress("platform: metrics-server")
@@ -186,10 +186,10 @@ class Platform:
         self.progress("platform: Istio (base, istiod, CNI, ingress gateway)")
         istio.install(self.kube, self.images.source, timeout=WAIT, progress=self.progress,
                       evidence=self.options.report_dir)
-        from conformance.live import telemetry
+        from conformance.live.platform import collector
 
         self.progress("platform: the trace collector (Jaeger v2, fixtures/telemetry)")
-        telemetry.install(self.kube, self.work, image=self.images.refs["collector"], timeout=WAIT,
+        collector.install(self.kube, self.work, image=self.images.refs["collector"], timeout=WAIT,
                           evidence=self.options.report_dir)
         self.progress("platform: Vault dev server and agent injector")
         self.vault_token = vault(
@@ -199,9 +199,9 @@ class Platform:
             evidence=self.options.report_dir)
 
     def _require(self) -> None:
-        from conformance.live import istio, telemetry
+        from conformance.live.platform import collector, istio
 
-        missing = istio.missing(self.kube) + telemetry.missing(self.kube)
+        missing = istio.missing(self.kube) + collector.missing(self.kube)
         vault_injector = self.kube.run("get", "deployment", "-A", "-l", "app.kubernetes.io/name=vault-injector",
                                        "-o", "name", check=False)
         if not vault_injector.stdout.strip():

@@ -162,8 +162,8 @@ class Kube:
         return None
 
     def _explain(self) -> str:
-        """What the cluster says is blocking, for a wait that timed out (conformance.live.diagnose)."""
-        from conformance.live import diagnose
+        """What the cluster says is blocking, for a wait that timed out (conformance.live.access.diagnose)."""
+        from conformance.live.access import diagnose
 
         return diagnose.explain(self)
 

@@ -1,0 +1,5 @@
+"""What the suite deploys for the checks to look at.
+
+    overlay    the conformance overlay (overlays/dev with stand-in images, the run's JWKS and gateway
+               certificate) and the client pods
+"""

@@ -55,6 +55,24 @@ def test_checks_wait_out_the_drain_of_the_last_push_only(monkeypatch):
     assert drain.settle() == 0.0
 
 
+def test_a_push_that_never_comes_is_said_not_raised(monkeypatch):
+    """A change no proxy the checks use takes pushes nothing: the change is made, the timeout is handed to
+    whoever says it (the runner's log, the workload's progress) or dropped, and the checks still run."""
+    from conformance.errors import WaitTimeout
+    from conformance.live.platform import push
+
+    def never(env, before, what, timeout):
+        raise WaitTimeout(f"timed out after {timeout:g}s waiting for the proxies to run the {what}")
+
+    monkeypatch.setattr(push, "proxy_versions", lambda env: {})
+    monkeypatch.setattr(push, "wait_mesh_pushed", never)
+    made, said = [], []
+    push.pushing(None, lambda: made.append(1), "policy", mesh=True, timeout=3, said=said.append)
+    push.pushing(None, lambda: made.append(2), "policy", mesh=True, timeout=3)
+    assert made == [1, 2]
+    assert said == ["timed out after 3s waiting for the proxies to run the policy"]
+
+
 def test_a_push_counts_once_every_replica_of_the_changed_kind_runs_it():
     """One changed cortex-api sidecar is not enough while the other still runs the old config; a gateway
     that nothing changed does not hold the wait up."""

@@ -77,7 +77,8 @@ class Environment:
             self.platform_phase.up(self.cluster_phase.creates)
         if apply:
             self.workload_phase = Workload(self.options, self.images, self.kube, self.work, self.progress,
-                                           vault_token=self.platform_phase.vault_token)
+                                           vault_token=self.platform_phase.vault_token,
+                                           platform_fingerprint=self.platform_phase.installed or "")
             with self.phase("workload"):
                 self.workload_phase.up()
 

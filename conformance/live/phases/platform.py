@@ -132,23 +132,29 @@ class Platform:
     work: Path
     progress: Callable[[str], None]
     vault_token: str | None = field(default=None, repr=False)
+    # The fingerprint of the platform on the cluster once `up` has run (None: the cluster records none).
+    # The workload phase asks for it: a reinstalled platform (another Istio, new mesh defaults) needs new
+    # sidecars, so a kept workload starts over.
+    installed: str | None = None
 
     name = "platform"
 
     def up(self, creates_cluster: bool) -> None:
         if not creates_cluster:
             self._require()
+            self.installed = self._installed()
             return
         fingerprint = self.fingerprint()
         if self._installed() == fingerprint and self._healthy():
             # Reused cluster, same pins and values: nothing to install, only the root token to read.
             self.progress(f"platform: reusing what is installed (fingerprint {fingerprint[:12]})")
             self.vault_token = root_token(self.kube)
-            return
-        self._install()
-        self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-            "name": FINGERPRINT_CONFIGMAP, "namespace": "kube-system"}, "data": {"fingerprint": fingerprint}}),
-            what="the platform's fingerprint")
+        else:
+            self._install()
+            self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                "name": FINGERPRINT_CONFIGMAP, "namespace": "kube-system"}, "data": {"fingerprint": fingerprint}}),
+                what="the platform's fingerprint")
+        self.installed = fingerprint
 
     def fingerprint(self) -> str:
         """What the platform is made of: its pins, image refs and the data files it is installed from."""
@@ -167,7 +173,10 @@ class Platform:
         return hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()
 
     def _installed(self) -> str | None:
-        return installed_fingerprint(self.kube)
+        """The fingerprint the cluster records for its platform (written by the install), or None."""
+        found = self.kube.run("get", "configmap", FINGERPRINT_CONFIGMAP, "-n", "kube-system", "-o",
+                              "jsonpath={.data.fingerprint}", check=False)
+        return found.stdout.strip() or None if found.returncode == 0 else None
 
     def _healthy(self) -> bool:
         """Every platform Deployment exists and has all its replicas available (one API call)."""
@@ -212,10 +221,3 @@ class Platform:
 
     def down(self) -> None:
         """Nothing: the platform lives as long as the cluster it was installed on."""
-
-
-def installed_fingerprint(kube) -> str | None:
-    """The fingerprint of the platform installed on the cluster (recorded by the install), or None."""
-    found = kube.run("get", "configmap", FINGERPRINT_CONFIGMAP, "-n", "kube-system", "-o",
-                     "jsonpath={.data.fingerprint}", check=False)
-    return found.stdout.strip() or None if found.returncode == 0 else None

@@ -52,6 +52,7 @@ class Workload:
     work: Path
     progress: Callable[[str], None]
     vault_token: str | None = field(default=None, repr=False)
+    platform_fingerprint: str = ""  # the platform phase's `installed`, "" when the cluster records none
     overlay: conformance_overlay.ConformanceOverlay | None = None
     signing_keys: Any = None
     _tokens: Any = field(default=None, repr=False)
@@ -76,7 +77,9 @@ class Workload:
                                                            image=self.images.refs["conformance-client"]))
         canary = (paths.FIXTURES / "canary" / "pods.yaml").read_text().replace(
             CANARY_IMAGE, self.images.refs["conformance-client"])
-        record = self._warm_record(namespaces)
+        # Read once: whether the kept workload is whole and which namespaces to claim are both decided on it.
+        states = {namespace: self._namespace(namespace) for namespace in namespaces}
+        record = self._warm_record(states)
         # A kept workload keeps its signing keys: new ones would change every proxy's JWT filter, and Envoy
         # drains the old filter chains' connections only as they are next used, answering one request
         # each with the old keys. The gateway certificate is new every run (SDS; no listener changes).
@@ -84,12 +87,10 @@ class Workload:
                              else tokens.generate_keys())
         rendered = self.render_overlay(OVERLAYS / "dev")
         # A reinstalled platform (another Istio, new mesh defaults) needs new sidecars: start over too.
-        from conformance.live.phases.platform import installed_fingerprint
-
         self._objects = self._object_digests(rendered)
         self._digests = {"clients": _digest(clients + canary), "overlay": _digest(json.dumps(self._objects,
                                                                                              sort_keys=True)),
-                         "platform": installed_fingerprint(self.kube) or ""}
+                         "platform": self.platform_fingerprint}
         changed = in_place_changes(record, self._digests, self._objects)
         self.warm = changed is not None
         if record is not None and not self.warm:
@@ -102,7 +103,7 @@ class Workload:
             self.applied, self.applied_keys = list(namespaces), {tuple(k) for k in record["keys"]}
             self._reset_scale(spec)
         else:
-            self._claim_namespaces(namespaces)
+            self._claim_namespaces(states)
         if self.vault_token is not None:
             self.progress("workload: Vault bootstrap (kv, policy, Kubernetes auth role)")
             self.vault_result = self._bootstrap_vault()
@@ -122,15 +123,16 @@ class Workload:
 
     # -- a warm workload: kept on a reused cluster between runs -----------------------------------------
 
-    def _warm_record(self, namespaces: tuple[str, ...]) -> dict[str, Any] | None:
-        """The previous run's record, if it left its workload whole: every namespace ours and alive."""
+    def _warm_record(self, states: dict[str, str]) -> dict[str, Any] | None:
+        """The previous run's record, if it left its workload whole: every namespace ours and alive
+        (`states`: namespace -> _namespace)."""
         found = self.kube.run("get", "secret", WARM_RECORD, "-n", "kube-system", "-o", "jsonpath={.data.record}",
                               check=False)
         if found.returncode != 0 or not found.stdout.strip():
             return None
         # A run that stops half-way must not leave a record the next one trusts.
         self.kube.run("delete", "secret", WARM_RECORD, "-n", "kube-system", "--ignore-not-found", check=False)
-        if any(self._namespace(n) != "ours" for n in namespaces):
+        if any(state != "ours" for state in states.values()):
             return None
         return json.loads(base64.b64decode(found.stdout))
 
@@ -255,18 +257,18 @@ class Workload:
             self.kube.wait(f"the pods in {namespace} to be Ready", "--for=condition=Ready", "pods", "--all",
                            "-n", namespace, timeout=WAIT, evidence=self.options.report_dir, namespace=namespace)
 
-    def _claim_namespaces(self, namespaces: tuple[str, ...]) -> None:
+    def _claim_namespaces(self, states: dict[str, str]) -> None:
         """Our namespaces carry our label; a namespace someone else made is never taken over, and one of
-        ours that is still there (a kept run's) is deleted first: this run starts as on a new cluster."""
-        for namespace in namespaces:
-            state = self._namespace(namespace)
+        ours that is still there (a kept run's) is deleted first: this run starts as on a new cluster.
+        `states`: namespace -> _namespace, in the order to claim them."""
+        for namespace, state in states.items():
             if state == "foreign":
                 raise PreflightError(f"namespace {namespace} exists and was not created by this suite "
                                      f"(no {OWNER_LABEL}={OWNER} label): refusing to take it over")
             if state == "ours":
                 self.progress(f"workload: deleting the previous run's namespace {namespace}")
                 self.kube.run("delete", "namespace", namespace, "--wait=false")
-        for namespace in namespaces:
+        for namespace in states:
             # Deletion gives up at once when the namespace says what blocks it (an APIService, a finalizer).
             self._wait_deleted(namespace)
             self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {

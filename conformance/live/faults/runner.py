@@ -27,8 +27,8 @@ from conformance import fixtures
 from conformance.errors import ConformanceError, InputError, run_cli
 from conformance.live.faults import actions
 from conformance.live.faults.catalogue import Fault, load, uncovered
-from conformance.live.phases.workload import changed_objects, object_digests
 from conformance.live.platform import push
+from conformance.live.workload.changes import changed_objects, object_digests
 from conformance.paths import CHECKS, OVERLAYS, REPO, REPORTS
 from conformance.plugin.state import now
 from conformance.progress import Progress, install

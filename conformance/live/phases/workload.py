@@ -27,6 +27,7 @@ from conformance.live.options import Options
 from conformance.live.phases.images import ImageSet
 from conformance.live.platform import push
 from conformance.live.workload import overlay as conformance_overlay
+from conformance.live.workload.changes import digest, in_place_changes, object_digests
 from conformance.paths import OVERLAYS
 from conformance.static.manifests import render
 from conformance.wait import wait_until
@@ -88,7 +89,7 @@ class Workload:
         rendered = self.render_overlay(OVERLAYS / "dev")
         # A reinstalled platform (another Istio, new mesh defaults) needs new sidecars: start over too.
         self._objects = self._object_digests(rendered)
-        self._digests = {"clients": _digest(clients + canary), "overlay": _digest(json.dumps(self._objects,
+        self._digests = {"clients": digest(clients + canary), "overlay": digest(json.dumps(self._objects,
                                                                                              sort_keys=True)),
                          "platform": self.platform_fingerprint}
         changed = in_place_changes(record, self._digests, self._objects)
@@ -321,50 +322,6 @@ class Workload:
                           "app.kubernetes.io/part-of=cortex-conformance", "--ignore-not-found")
 
 
-# What a running workload takes in place: its pods roll out again when their template changes, istiod
-# pushes Istio config, and the API server and the CNI act on the rest at once. What pods read only when
-# they start does not reach running ones: a namespace's labels (injection, Pod Security), a
-# ServiceAccount (token mounting), a ProxyConfig (the proxy's bootstrap), ConfigMaps and Secrets. A
-# change there starts over, so that it is tested on new pods.
-IN_PLACE = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
-            *(push.ISTIO_KINDS - {"ProxyConfig"})}
-
-
-def in_place_changes(record: dict[str, Any] | None, digests: dict[str, str],
-                     objects: dict[str, str]) -> set[str] | None:
-    """The overlay's objects (kind/namespace/name) that changed since the run that left `record`, when the
-    kept workload can take them in place (an empty set: nothing changed); None when it must start over:
-    no record, other client pods or platform, a record without per-object digests, or a change of a kind
-    outside IN_PLACE."""
-    if record is None or any(record.get(k) != digests[k] for k in ("clients", "platform")):
-        return None
-    if record.get("overlay") == digests["overlay"]:
-        return set()
-    before = record.get("objects")
-    if not isinstance(before, dict):
-        return None
-    changed = changed_objects(before, objects)
-    return changed if all(key.split("/", 1)[0] in IN_PLACE for key in changed) else None
-
-
-def object_digests(rendered: str, skip: set[str] = frozenset()) -> dict[str, str]:
-    """kind/namespace/name -> digest of each object of a rendered multi-document YAML, but those in `skip`."""
-    out = {}
-    for doc in yaml.safe_load_all(rendered):
-        if not doc or not doc.get("kind"):
-            continue
-        meta = doc.get("metadata") or {}
-        key = f"{doc['kind']}/{meta.get('namespace', '')}/{meta.get('name')}"
-        if key not in skip:
-            out[key] = _digest(json.dumps(doc, sort_keys=True, default=str))
-    return out
-
-
-def changed_objects(before: dict[str, str], after: dict[str, str]) -> set[str]:
-    """The keys of object_digests added, removed or changed between two renderings."""
-    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
-
-
 def _keys(rendered: str) -> set[tuple[str, str, str]]:
     """(kind.group, namespace, name) of every object in a rendered multi-document YAML."""
     out = set()
@@ -374,9 +331,3 @@ def _keys(rendered: str) -> set[tuple[str, str, str]]:
             meta = doc.get("metadata") or {}
             out.add((f"{doc['kind']}.{group}" if group else doc["kind"], meta.get("namespace", ""), meta["name"]))
     return out
-
-
-def _digest(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()

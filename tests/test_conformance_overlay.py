@@ -23,7 +23,8 @@ from cryptography.x509.verification import PolicyBuilder, Store
 
 from conformance import paths
 from conformance.errors import InputError
-from conformance.live import overlay, tokens
+from conformance.live.evidence import tokens
+from conformance.live.workload import overlay
 from conformance.static import manifests
 
 REPO = paths.REPO

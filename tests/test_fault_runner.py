@@ -39,7 +39,7 @@ def test_only_an_istio_change_waits_for_the_push():
 
 def test_drain_comes_from_the_installed_mesh_config():
     """The wait after a push covers the drain the platform installs (fixtures/istio/istiod.yaml)."""
-    from conformance.live import push
+    from conformance.live.platform import push
 
     assert 0 < push.drain_seconds() <= 10
 
@@ -47,7 +47,7 @@ def test_drain_comes_from_the_installed_mesh_config():
 def test_checks_wait_out_the_drain_of_the_last_push_only(monkeypatch):
     """The drain after a push delays the next checks, not the next fault's apply: settle() sleeps only for
     what is left of it, and nothing when no push came."""
-    from conformance.live import push
+    from conformance.live.platform import push
 
     monkeypatch.setattr(push, "drain_seconds", lambda: -0.9)  # the drain plus its 1 s margin: 0.1 s
     drain = push.Drain()
@@ -57,10 +57,28 @@ def test_checks_wait_out_the_drain_of_the_last_push_only(monkeypatch):
     assert drain.settle() == 0.0
 
 
+def test_a_push_that_never_comes_is_said_not_raised(monkeypatch):
+    """A change no proxy the checks use takes pushes nothing: the change is made, the timeout is handed to
+    whoever says it (the runner's log, the workload's progress) or dropped, and the checks still run."""
+    from conformance.errors import WaitTimeout
+    from conformance.live.platform import push
+
+    def never(env, before, what, timeout):
+        raise WaitTimeout(f"timed out after {timeout:g}s waiting for the proxies to run the {what}")
+
+    monkeypatch.setattr(push, "proxy_versions", lambda env: {})
+    monkeypatch.setattr(push, "wait_mesh_pushed", never)
+    made, said = [], []
+    push.pushing(None, lambda: made.append(1), "policy", mesh=True, timeout=3, said=said.append)
+    push.pushing(None, lambda: made.append(2), "policy", mesh=True, timeout=3)
+    assert made == [1, 2]
+    assert said == ["timed out after 3s waiting for the proxies to run the policy"]
+
+
 def test_a_push_counts_once_every_replica_of_the_changed_kind_runs_it():
     """One changed cortex-api sidecar is not enough while the other still runs the old config; a gateway
     that nothing changed does not hold the wait up."""
-    from conformance.live.push import judge_pushed
+    from conformance.live.platform.push import judge_pushed
 
     before = {"sidecar:a": "1|1|r", "sidecar:b": "1|1|r", "gateway:istio-ingress/g": "1|1|r"}
     assert not judge_pushed(before, before)

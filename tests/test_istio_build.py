@@ -11,7 +11,7 @@ from conformance import fixtures
 from conformance.errors import PreflightError
 from conformance.images import gobuild, gomod
 from conformance.images.istio_stages import image_refs, required_helm, required_version, version_ldflags
-from conformance.live import istio
+from conformance.live.platform import istio
 
 RELEASES = {name: spec for name, spec in fixtures.versions()["istio"]["releases"].items() if spec.get("build", True)}
 ISTIO = fixtures.pins()["istio"]

@@ -14,7 +14,7 @@ import yaml
 from conformance import fixtures
 from conformance.errors import PreflightError
 from conformance.images.istio_stages import image_refs
-from conformance.live import istio
+from conformance.live.platform import istio
 from conformance.static.manifests import parse, pod_template_of, selector_matches
 
 ISTIO = fixtures.pins()["istio"]

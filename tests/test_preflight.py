@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conformance.errors import PreflightError
-from conformance.live import preflight
+from conformance.live.access import preflight
 
 REPO = Path(__file__).resolve().parent.parent
 OURS = f"kind-{preflight.CLUSTER_NAME}"
@@ -54,7 +54,7 @@ def _one_line(err: BaseException) -> str:
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.live.preflight", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "conformance.live.access.preflight", *args], cwd=REPO,
                           env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=60, check=False)
 
 

@@ -22,7 +22,8 @@ import yaml
 
 from conformance import fixtures, paths
 from conformance.images import gobuild, gomod, stage, telemetry_stages
-from conformance.live import telemetry, traces
+from conformance.live.evidence import traces
+from conformance.live.platform import collector
 from conformance.static.manifests import render
 from conformance.wait import wait_until
 from tests.processes import free_port, stop
@@ -38,7 +39,7 @@ def _rendered(directory: Path) -> dict[tuple[str, str], dict]:
 
 
 OBJECTS = _rendered(paths.FIXTURES / "telemetry")
-DEPLOYMENT = OBJECTS[("Deployment", telemetry.NAME)]
+DEPLOYMENT = OBJECTS[("Deployment", collector.NAME)]
 POD = DEPLOYMENT["spec"]["template"]["spec"]
 (CONTAINER,) = POD["containers"]
 CONFIG_TEXT = OBJECTS[("ConfigMap", CONFIG_MAP)]["data"]["config.yaml"]
@@ -114,20 +115,20 @@ def test_service_is_the_mesh_providers_address():
     """The Service is the host and port istiod's otel-tracing provider names (fixtures/istio/istiod.yaml)."""
     mesh = yaml.safe_load((paths.FIXTURES / "istio" / "istiod.yaml").read_text())["meshConfig"]
     (provider,) = [p for p in mesh["extensionProviders"] if p["name"] == "otel-tracing"]
-    service = OBJECTS[("Service", telemetry.NAME)]
-    assert provider["opentelemetry"]["service"] == f"{telemetry.NAME}.{telemetry.NAMESPACE}.svc.cluster.local"
-    assert service["metadata"]["namespace"] == telemetry.NAMESPACE
+    service = OBJECTS[("Service", collector.NAME)]
+    assert provider["opentelemetry"]["service"] == f"{collector.NAME}.{collector.NAMESPACE}.svc.cluster.local"
+    assert service["metadata"]["namespace"] == collector.NAMESPACE
     ports = {p["name"]: p for p in service["spec"]["ports"]}
-    assert ports["grpc-otlp"]["port"] == provider["opentelemetry"]["port"] == telemetry.OTLP_GRPC_PORT
+    assert ports["grpc-otlp"]["port"] == provider["opentelemetry"]["port"] == collector.OTLP_GRPC_PORT
     assert (ports["grpc-otlp"]["appProtocol"], ports["http-otlp"]["appProtocol"]) == ("grpc", "http")
-    assert ports["http-otlp"]["port"] == telemetry.OTLP_HTTP_PORT
-    assert ports["http-query"]["port"] == telemetry.QUERY_PORT
+    assert ports["http-otlp"]["port"] == collector.OTLP_HTTP_PORT
+    assert ports["http-query"]["port"] == collector.QUERY_PORT
     assert service["spec"]["selector"].items() <= DEPLOYMENT["spec"]["template"]["metadata"]["labels"].items()
 
 
 def test_namespace_is_restricted_and_outside_the_mesh():
     """Pod Security restricted is enforced; no sidecar is injected into the collector."""
-    labels = OBJECTS[("Namespace", telemetry.NAMESPACE)]["metadata"]["labels"]
+    labels = OBJECTS[("Namespace", collector.NAMESPACE)]["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     assert labels["istio-injection"] == "disabled"
     assert DEPLOYMENT["spec"]["template"]["metadata"]["annotations"]["sidecar.istio.io/inject"] == "false"
@@ -166,7 +167,7 @@ def test_config_comes_from_the_config_map_and_probes_use_its_health_port():
     config_mount = next(m for m in mounts.values() if volumes[m["name"]].get("configMap", {}).get("name") == CONFIG_MAP)
     assert CONTAINER["args"] == [f"--config={config_mount['mountPath']}/config.yaml"]
     assert "command" not in CONTAINER, "the entrypoint of both images (ours and upstream's) must stay"
-    assert CONTAINER["image"] == f"{telemetry.PLACEHOLDER_IMAGE}:placeholder"
+    assert CONTAINER["image"] == f"{collector.PLACEHOLDER_IMAGE}:placeholder"
     health = CONFIG["extensions"]["healthcheckv2"]["http"]
     ports = {p["name"]: p["containerPort"] for p in CONTAINER["ports"]}
     for probe in ("readinessProbe", "livenessProbe"):
@@ -178,15 +179,15 @@ def test_config_ports_match_the_container_ports():
     """Every listener of the config is a declared container port of the same number."""
     ports = {p["name"]: p["containerPort"] for p in CONTAINER["ports"]}
     otlp = CONFIG["receivers"]["otlp"]["protocols"]
-    assert _port(otlp["grpc"]["endpoint"]) == ports["grpc-otlp"] == telemetry.OTLP_GRPC_PORT
-    assert _port(otlp["http"]["endpoint"]) == ports["http-otlp"] == telemetry.OTLP_HTTP_PORT
+    assert _port(otlp["grpc"]["endpoint"]) == ports["grpc-otlp"] == collector.OTLP_GRPC_PORT
+    assert _port(otlp["http"]["endpoint"]) == ports["http-otlp"] == collector.OTLP_HTTP_PORT
     assert _port(CONFIG["extensions"]["jaeger_query"]["http"]["endpoint"]) == ports["http-query"]
 
 
 def test_config_bounds_the_store_and_does_not_trace_itself():
     """max_traces bounds memory (and the client's search limit); the query API makes no traces of its own."""
     assert CONFIG["extensions"]["jaeger_storage"]["backends"]["memstore"]["memory"]["max_traces"] == \
-        telemetry.MAX_TRACES
+        collector.MAX_TRACES
     assert CONFIG["extensions"]["jaeger_query"]["enable_tracing"] is False
     assert CONFIG["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
     batch = CONFIG["processors"]["batch"]["timeout"]
@@ -197,8 +198,8 @@ def test_config_bounds_the_store_and_does_not_trace_itself():
 @pytest.mark.parametrize("image", ["cortex.local/jaeger:2.13.0", "docker.io/jaegertracing/jaeger:2.13.0"])
 def test_install_kustomization_replaces_the_placeholder(tmp_path, image):
     """The run's kustomization (as install writes it) puts the run's image into the Deployment."""
-    objects = _rendered(telemetry.write_kustomization(tmp_path, image))
-    (container,) = objects[("Deployment", telemetry.NAME)]["spec"]["template"]["spec"]["containers"]
+    objects = _rendered(collector.write_kustomization(tmp_path, image))
+    (container,) = objects[("Deployment", collector.NAME)]["spec"]["template"]["spec"]["containers"]
     assert container["image"] == image
     assert {k for k, _ in objects} == {k for k, _ in OBJECTS}
 
@@ -227,7 +228,7 @@ class Collector:
 
 
 @pytest.fixture
-def collector(jaeger_binary: Path, tmp_path: Path) -> Iterator[Collector]:
+def local_collector(jaeger_binary: Path, tmp_path: Path) -> Iterator[Collector]:
     """Jaeger with the ConfigMap's config, every listener moved to a free loopback port."""
     text = CONFIG_TEXT
     moved = {}
@@ -280,12 +281,12 @@ def _post_span(url: str, trace_id: str, span_id: str, parent: str | None, servic
         assert resp.status == 200
 
 
-def test_collector_config_accepts_otlp_and_answers_api_v3(collector: Collector):
+def test_collector_config_accepts_otlp_and_answers_api_v3(local_collector: Collector):
     """With the ConfigMap's config, an OTLP/HTTP span is queryable by trace ID through api/v3, parsed by traces."""
     trace_id, root, child = os.urandom(16).hex(), os.urandom(8).hex(), os.urandom(8).hex()
-    _post_span(collector.traces_url, trace_id, root, None, "istio-ingressgateway.istio-ingress")
-    _post_span(collector.traces_url, trace_id, child, root, "cortex-api.cortex-dev")
-    jaeger = telemetry.Jaeger(None, base_url=f"http://127.0.0.1:{collector.query}")
+    _post_span(local_collector.traces_url, trace_id, root, None, "istio-ingressgateway.istio-ingress")
+    _post_span(local_collector.traces_url, trace_id, child, root, "cortex-api.cortex-dev")
+    jaeger = collector.Jaeger(None, base_url=f"http://127.0.0.1:{local_collector.query}")
     spans = jaeger.wait_for_trace(trace_id, lambda s: len(s) == 2, timeout=20, what="both spans")
     assert {(s.service, s.parent_span_id) for s in spans} == {("istio-ingressgateway.istio-ingress", None),
                                                               ("cortex-api.cortex-dev", root)}
@@ -296,7 +297,7 @@ def test_collector_config_accepts_otlp_and_answers_api_v3(collector: Collector):
     assert "jaeger" not in jaeger.services(), "the query API traced itself: enable_tracing is not off"
 
 
-def test_standin_spans_reach_jaeger(collector: Collector, tmp_path: Path):
+def test_standin_spans_reach_jaeger(local_collector: Collector, tmp_path: Path):
     """The stand-in's OTLP/HTTP JSON export is accepted by the real collector, in the caller's trace."""
     from tests.test_standin import PodPorts, _chat, _traceparent, container_env, running
 
@@ -304,11 +305,11 @@ def test_standin_spans_reach_jaeger(collector: Collector, tmp_path: Path):
     binary = entry.path / entry.result["files"]["standin"]
     pod_ports = PodPorts()
     traceparent, trace_id, parent = _traceparent()
-    env = {**container_env("cortex-api", pod_ports), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": collector.traces_url}
+    env = {**container_env("cortex-api", pod_ports), "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": local_collector.traces_url}
     with running(binary, "cortex-api", tmp_path, env):
         status, answer = _chat(pod_ports, {"traceparent": traceparent})
         assert status == 200
-        jaeger = telemetry.Jaeger(None, base_url=f"http://127.0.0.1:{collector.query}")
+        jaeger = collector.Jaeger(None, base_url=f"http://127.0.0.1:{local_collector.query}")
         (span,) = jaeger.wait_for_trace(trace_id, bool, timeout=20, what="the stand-in's span")
     assert (span.service, span.kind, span.name) == ("cortex-api", "server", "POST /v1/chat/completions")
     assert span.parent_span_id == parent

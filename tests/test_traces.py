@@ -1,4 +1,4 @@
-"""Jaeger api/v3 answers read into spans, trees and report evidence (conformance.live.traces).
+"""Jaeger api/v3 answers read into spans, trees and report evidence (conformance.live.evidence.traces).
 
 The data are real answers of Jaeger v2 (github.com/jaegertracing/jaeger v1.76.0) to traces that
 upstream Envoy 1.40, set up as an Istio gateway and sidecar, exported: tests/data/traces/.
@@ -18,7 +18,8 @@ from typing import ClassVar
 import pytest
 
 from conformance.errors import WaitTimeout
-from conformance.live import telemetry, traces
+from conformance.live.evidence import traces
+from conformance.live.platform import collector
 from conformance.report import spans as report_spans
 
 DATA = Path(__file__).parent / "data" / "traces"
@@ -210,12 +211,12 @@ class _Recorded(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def jaeger() -> Iterator[telemetry.Jaeger]:
+def jaeger() -> Iterator[collector.Jaeger]:
     _Recorded.paths = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield telemetry.Jaeger(None, base_url=f"http://127.0.0.1:{server.server_port}")
+        yield collector.Jaeger(None, base_url=f"http://127.0.0.1:{server.server_port}")
     finally:
         server.shutdown()
         server.server_close()
@@ -237,7 +238,7 @@ def test_client_search_sends_the_parameters_jaeger_requires(jaeger):
     assert "query.start_time_max=2026-12-01T12%3A00%3A00.123456Z" in query
     assert "query.num_traces=5" in query
     with pytest.raises(ValueError, match="limit"):
-        jaeger.search(SIDECAR, until, until, telemetry.MAX_TRACES)
+        jaeger.search(SIDECAR, until, until, collector.MAX_TRACES)
     with pytest.raises(ValueError, match="aware"):
         jaeger.search(SIDECAR, datetime(2026, 1, 1), until, 5)
 
@@ -279,4 +280,4 @@ def test_services(jaeger):
 ], ids=["ours", "upstream", "registry-port", "digest"])
 def test_image_fields(ref, fields):
     """An image reference becomes kustomize's newName/newTag/digest; a registry port is not a tag."""
-    assert telemetry.image_fields(ref) == fields
+    assert collector.image_fields(ref) == fields

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from conformance.errors import ConformanceError, InputError
-from conformance.live import vault
+from conformance.live.platform import vault
 from conformance.wait import wait_until
 from tests.processes import free_port, stop
 

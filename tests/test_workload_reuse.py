@@ -1,6 +1,6 @@
-"""A kept workload is reused when only what running pods take in place changed (workload.in_place_changes)."""
+"""A kept workload is reused when only what running pods take in place changed (workload/changes.in_place_changes)."""
 
-from conformance.live.phases.workload import in_place_changes
+from conformance.live.workload.changes import in_place_changes
 
 DIGESTS = {"clients": "c", "platform": "p", "overlay": "o1"}
 OBJECTS = {"Deployment/cortex-dev/cortex-api": "d1", "AuthorizationPolicy/cortex-dev/cortex-api": "a1",

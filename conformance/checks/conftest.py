@@ -18,8 +18,8 @@ import pytest
 
 from conformance import fixtures
 from conformance.errors import ConformanceError
-from conformance.live import observe
-from conformance.live.traffic import Gateway
+from conformance.live.evidence import observe
+from conformance.live.evidence.traffic import Gateway
 from conformance.plugin.together import HEAD_START
 from conformance.static.manifests import PodTemplate
 
@@ -132,9 +132,9 @@ def admitted(api_pods) -> list[PodTemplate]:
 
 @pytest.fixture(scope="session")
 def experiments(request: pytest.FixtureRequest, live):
-    """The disruptive experiments (conformance.live.experiments) of the controls this run selected, made
+    """The disruptive experiments (conformance.live.evidence.experiments) of the controls this run selected, made
     once and together; each disruptive check judges its own record."""
-    from conformance.live import experiments as lab
+    from conformance.live.evidence import experiments as lab
     from conformance.plugin.state import control_of
 
     wanted = {control_of(item) for item in request.session.items} & set(lab.EXPERIMENTS)

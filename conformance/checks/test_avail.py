@@ -7,7 +7,7 @@ PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewri
 import pytest
 
 from conformance import fixtures
-from conformance.live import observe
+from conformance.live.evidence import observe
 from conformance.plugin import holds
 from conformance.static.rules import availability
 

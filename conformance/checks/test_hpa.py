@@ -9,8 +9,8 @@ import pytest
 
 from conformance import fixtures
 from conformance.errors import WaitTimeout
-from conformance.live import experiments as lab
-from conformance.live import judge, observe
+from conformance.live.evidence import experiments as lab
+from conformance.live.evidence import judge, observe
 from conformance.plugin import holds
 from conformance.static.rules import scaling
 from conformance.wait import wait_until

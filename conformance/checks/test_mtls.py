@@ -6,8 +6,8 @@ PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewri
 import pytest
 
 from conformance import fixtures
-from conformance.live import judge, observe
-from conformance.live import traffic as probe
+from conformance.live.evidence import judge, observe
+from conformance.live.evidence import traffic as probe
 from conformance.plugin import holds
 from conformance.static.rules import mtls
 

@@ -7,8 +7,8 @@ import pytest
 
 from conformance import fixtures, paths
 from conformance.errors import WaitTimeout
-from conformance.live import judge, observe
-from conformance.live import traffic as probe
+from conformance.live.evidence import judge, observe
+from conformance.live.evidence import traffic as probe
 from conformance.paths import OVERLAYS
 from conformance.plugin import holds
 from conformance.plugin.together import HEAD_START

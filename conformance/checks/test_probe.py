@@ -8,7 +8,7 @@ import pytest
 
 from conformance import fixtures
 from conformance.errors import WaitTimeout
-from conformance.live import observe
+from conformance.live.evidence import observe
 from conformance.plugin import holds
 from conformance.static.rules import health
 from conformance.wait import wait_until

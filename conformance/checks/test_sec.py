@@ -6,7 +6,7 @@ PYTEST_DONT_REWRITE: checks fail through `holds`, never a bare assert, and rewri
 import pytest
 
 from conformance import fixtures
-from conformance.live import judge, observe
+from conformance.live.evidence import judge, observe
 from conformance.plugin import holds
 from conformance.static.rules import podsecurity
 
@@ -148,7 +148,7 @@ def test_admitted_pods_bounded(admitted):
 
 def _expected_images(live) -> dict[str, str]:
     """Container name -> the image the run asked for: our stand-ins, and what the injectors add."""
-    from conformance.live import istio
+    from conformance.live.platform import istio
 
     refs = live.images.refs
     proxy = istio.proxy_image(live.images.source)

@@ -14,8 +14,8 @@ import pytest
 
 from conformance import fixtures
 from conformance.errors import ConformanceError, WaitTimeout
-from conformance.live import judge, observe, traces
-from conformance.live import traffic as probe
+from conformance.live.evidence import judge, observe, traces
+from conformance.live.evidence import traffic as probe
 from conformance.plugin import holds
 from conformance.plugin.together import HEAD_START, replay, together
 from conformance.static.rules import telemetry
@@ -78,7 +78,7 @@ def _traced_request(live, gateway, *, token: bool = True, parent: tuple[str, str
 
 
 def _spans(live, trace_id: str, predicate, what: str) -> list[traces.Span]:
-    from conformance.live.telemetry import Jaeger
+    from conformance.live.platform.collector import Jaeger
 
     try:
         with Jaeger(live.kube) as jaeger:
@@ -136,7 +136,7 @@ def _full_chain(spans: list[traces.Span]) -> bool:
 
 def _sampling(live, gateway, evidence):
     """TEL-01: of requests reaching cortex-api with no trace decision, its sidecar traces a share within bounds."""
-    from conformance.live.telemetry import Jaeger
+    from conformance.live.platform.collector import Jaeger
 
     count, bounds = TEL["tracing"]["unforced_requests"], TEL["tracing"]["sampling_percent"]
     client = observe.expectations()["mtls"]["mesh_client"]
@@ -263,7 +263,7 @@ def _access_log(live, gateway, evidence):
     # A token of this request's own: the run's shared valid token is in earlier requests' lines too, and a
     # line an earlier request left (a fault's, say) is not this request's. (tokens needs PyJWT, which the
     # static tier's venv does not have.)
-    from conformance.live import tokens
+    from conformance.live.evidence import tokens
 
     valid = tokens.mint(live.workload.signing_keys, jti=uuid.uuid4().hex).case("valid")
     bearer = valid.headers["Authorization"].split(" ", 1)[1]

@@ -9,7 +9,7 @@ import pytest
 
 from conformance import fixtures
 from conformance.errors import ConformanceError
-from conformance.live.traffic import pod_exec
+from conformance.live.evidence.traffic import pod_exec
 from conformance.plugin import holds
 from conformance.static.rules import vault
 

@@ -2,7 +2,7 @@
 
     images    pull, or build from package registries (conformance.live.phases.images)
     cluster   create or reuse our kind cluster, or use the named context (phases.cluster)
-    platform  metrics-server, Istio and Vault, or check that they are there (phases.addons)
+    platform  metrics-server, Istio, the collector and Vault, or check that they are there (phases.platform)
     workload  namespaces, Vault bootstrap, the conformance overlay, client pods (phases.workload)
 
 `up` runs them in that order, timing each for the report; `down` undoes them in reverse: the
@@ -28,13 +28,13 @@ from typing import Any
 
 from conformance import fixtures
 from conformance.errors import ConformanceError, run_cli
-from conformance.live import kind
-from conformance.live.kube import Kube
+from conformance.live.access.kube import Kube
 from conformance.live.options import IMAGE_SOURCES, Options
-from conformance.live.phases.addons import Platform
 from conformance.live.phases.cluster import Cluster
 from conformance.live.phases.images import Images, ImageSet
+from conformance.live.phases.platform import Platform
 from conformance.live.phases.workload import Workload
+from conformance.live.platform import kind
 from conformance.paths import REPORTS
 from conformance.progress import Progress, install
 
@@ -77,7 +77,8 @@ class Environment:
             self.platform_phase.up(self.cluster_phase.creates)
         if apply:
             self.workload_phase = Workload(self.options, self.images, self.kube, self.work, self.progress,
-                                           vault_token=self.platform_phase.vault_token)
+                                           vault_token=self.platform_phase.vault_token,
+                                           platform_fingerprint=self.platform_phase.installed or "")
             with self.phase("workload"):
                 self.workload_phase.up()
 

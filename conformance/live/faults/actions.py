@@ -14,7 +14,6 @@ leave the rest of the catalogue's cluster changed.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import subprocess
@@ -24,9 +23,9 @@ from typing import Any
 import yaml
 
 from conformance import fixtures
-from conformance.errors import ConformanceError, WaitTimeout
-from conformance.live import push
-from conformance.live.kube import Kube
+from conformance.errors import ConformanceError
+from conformance.live.access.kube import Kube
+from conformance.live.platform import push
 
 Undo = Callable[[], None]
 WAIT = 300.0
@@ -47,10 +46,8 @@ def _ns(spec: dict[str, Any]) -> list[str]:
 
 
 def _pushing(env, kind: str, change: Callable[[], object], what: str) -> None:
-    # A change outside the proxies' scope (another namespace's policy) pushes nothing to them: the checks
-    # judge what the proxies run, so a short wait that ends without a push is not an error.
-    with contextlib.suppress(WaitTimeout):
-        push.pushing(env, change, what, mesh=push.is_istio(kind), timeout=30)
+    # A short wait: a step's change to another namespace's policy pushes nothing to the proxies the checks use.
+    push.pushing(env, change, what, mesh=push.is_istio(kind), timeout=30)
 
 
 def apply(env, manifest: dict[str, Any]) -> Undo:
@@ -164,7 +161,7 @@ def vault_sealed(env) -> Undo:
 
 def jwks_rotated(env) -> Undo:
     """The identity provider rotates its keys: the RequestAuthentication gets a JWKS of a new key only."""
-    from conformance.live import tokens
+    from conformance.live.evidence import tokens
 
     spec = fixtures.workload()
     rotated = tokens.generate_keys().jwks_json()
@@ -188,7 +185,7 @@ def jwks_rotated(env) -> Undo:
 
 def certificate_for_other_host(env, host: str) -> Undo:
     """The gateway's TLS credential replaced by a certificate (from the run's CA) for another host."""
-    from conformance.live import overlay
+    from conformance.live.workload import overlay
 
     gateway = fixtures.workload().gateway
     undos = []

@@ -24,11 +24,11 @@ import pytest
 import yaml
 
 from conformance import fixtures, kills
-from conformance.errors import ConformanceError, InputError, WaitTimeout, run_cli
-from conformance.live import push
+from conformance.errors import ConformanceError, InputError, run_cli
 from conformance.live.faults import actions, undone
 from conformance.live.faults.catalogue import Fault, load, uncovered
-from conformance.live.phases.workload import changed_objects, object_digests
+from conformance.live.platform import push
+from conformance.live.workload.changes import changed_objects, object_digests
 from conformance.paths import CHECKS, OVERLAYS, REPO, REPORTS
 from conformance.plugin.state import now
 from conformance.progress import Progress, install
@@ -103,16 +103,14 @@ def _istio_changed(before: str, after: str) -> bool:
 def _apply_and_push(env, rendered: str, what: str, progress, wait: float | None = None,
                     undoing: bool = False) -> None:
     # Judged against what the cluster holds now: the baseline, or the previous fault's overlay (chained()).
-    mesh = _istio_changed(env.workload.rendered, rendered)
-    try:
-        push.pushing(env, lambda: env.workload.apply_overlay(rendered, **({} if wait is None else {"wait": wait})),
-                        what, mesh=mesh)
-    except WaitTimeout as exc:
-        if undoing:
-            # An undo whose push never arrived leaves the proxies on the fault's config: not undone.
-            raise ConformanceError(str(exc)) from None
-        # The checks still run; a fault they miss is reported as missed, with this line in the log.
-        progress(f"faults: {exc}")
+    # A push that never comes is a line in the log; a fault the checks then miss is reported as missed. Not so
+    # for an undo: a push that never arrived leaves the proxies on the fault's config, so it is not undone.
+    missed: list[str] = []
+    push.pushing(env, lambda: env.workload.apply_overlay(rendered, **({} if wait is None else {"wait": wait})),
+                 what, mesh=_istio_changed(env.workload.rendered, rendered),
+                 said=missed.append if undoing else (lambda line: progress(f"faults: {line}")))
+    if missed:
+        raise ConformanceError(missed[0])
 
 
 def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: str,

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.live import kind, preflight
-from conformance.live.kube import Kube
+from conformance.live.access import preflight
+from conformance.live.access.kube import Kube
 from conformance.live.options import Options
 from conformance.live.phases.images import ImageSet
+from conformance.live.platform import kind
 from conformance.static.manifests import kubectl
 
 

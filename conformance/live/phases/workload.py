@@ -21,11 +21,13 @@ import yaml
 
 from conformance import fixtures, paths
 from conformance.errors import PreflightError, WaitTimeout
-from conformance.live import observe, push
-from conformance.live import overlay as conformance_overlay
-from conformance.live.kube import Kube, KubeError
+from conformance.live.access.kube import Kube, KubeError
+from conformance.live.evidence import observe
 from conformance.live.options import Options
 from conformance.live.phases.images import ImageSet
+from conformance.live.platform import push
+from conformance.live.workload import overlay as conformance_overlay
+from conformance.live.workload.changes import digest, in_place_changes, object_digests
 from conformance.paths import OVERLAYS
 from conformance.static.manifests import render
 from conformance.wait import wait_until
@@ -51,6 +53,7 @@ class Workload:
     work: Path
     progress: Callable[[str], None]
     vault_token: str | None = field(default=None, repr=False)
+    platform_fingerprint: str = ""  # the platform phase's `installed`, "" when the cluster records none
     overlay: conformance_overlay.ConformanceOverlay | None = None
     signing_keys: Any = None
     _tokens: Any = field(default=None, repr=False)
@@ -67,7 +70,7 @@ class Workload:
     name = "workload"
 
     def up(self) -> None:
-        from conformance.live import tokens
+        from conformance.live.evidence import tokens
 
         spec = fixtures.workload()
         namespaces = (spec.namespace, *spec.client_namespaces, CANARY_NAMESPACE)
@@ -75,7 +78,9 @@ class Workload:
                                                            image=self.images.refs["conformance-client"]))
         canary = (paths.FIXTURES / "canary" / "pods.yaml").read_text().replace(
             CANARY_IMAGE, self.images.refs["conformance-client"])
-        record = self._warm_record(namespaces)
+        # Read once: whether the kept workload is whole and which namespaces to claim are both decided on it.
+        states = {namespace: self._namespace(namespace) for namespace in namespaces}
+        record = self._warm_record(states)
         # A kept workload keeps its signing keys: new ones would change every proxy's JWT filter, and Envoy
         # drains the old filter chains' connections only as they are next used, answering one request
         # each with the old keys. The gateway certificate is new every run (SDS; no listener changes).
@@ -83,12 +88,10 @@ class Workload:
                              else tokens.generate_keys())
         rendered = self.render_overlay(OVERLAYS / "dev")
         # A reinstalled platform (another Istio, new mesh defaults) needs new sidecars: start over too.
-        from conformance.live.phases.addons import installed_fingerprint
-
         self._objects = self._object_digests(rendered)
-        self._digests = {"clients": _digest(clients + canary), "overlay": _digest(json.dumps(self._objects,
+        self._digests = {"clients": digest(clients + canary), "overlay": digest(json.dumps(self._objects,
                                                                                              sort_keys=True)),
-                         "platform": installed_fingerprint(self.kube) or ""}
+                         "platform": self.platform_fingerprint}
         changed = in_place_changes(record, self._digests, self._objects)
         self.warm = changed is not None
         if record is not None and not self.warm:
@@ -101,7 +104,7 @@ class Workload:
             self.applied, self.applied_keys = list(namespaces), {tuple(k) for k in record["keys"]}
             self._reset_scale(spec)
         else:
-            self._claim_namespaces(namespaces)
+            self._claim_namespaces(states)
         if self.vault_token is not None:
             self.progress("workload: Vault bootstrap (kv, policy, Kubernetes auth role)")
             self.vault_result = self._bootstrap_vault()
@@ -112,12 +115,8 @@ class Workload:
         self.progress("workload: the dev overlay with stand-in images (conformance overlay)")
         # A change to Istio config under running proxies is judged only once istiod has pushed it to them
         # and the connections opened before it have drained (push.DRAIN, settled before the checks).
-        try:
-            push.pushing(self, lambda: self.apply_overlay(rendered), "changed overlay's Istio config",
-                         mesh=push.any_istio(changed or ()))
-        except WaitTimeout as exc:
-            # A change no proxy the checks use takes (a policy selecting nothing) pushes nothing to them.
-            self.progress(f"workload: {exc}")
+        push.pushing(self, lambda: self.apply_overlay(rendered), "changed overlay's Istio config",
+                     mesh=push.any_istio(changed or ()), said=lambda line: self.progress(f"workload: {line}"))
         self._wait_clients(spec)
         if self.warm:
             self._wait_new_credentials(spec)
@@ -125,15 +124,16 @@ class Workload:
 
     # -- a warm workload: kept on a reused cluster between runs -----------------------------------------
 
-    def _warm_record(self, namespaces: tuple[str, ...]) -> dict[str, Any] | None:
-        """The previous run's record, if it left its workload whole: every namespace ours and alive."""
+    def _warm_record(self, states: dict[str, str]) -> dict[str, Any] | None:
+        """The previous run's record, if it left its workload whole: every namespace ours and alive
+        (`states`: namespace -> _namespace)."""
         found = self.kube.run("get", "secret", WARM_RECORD, "-n", "kube-system", "-o", "jsonpath={.data.record}",
                               check=False)
         if found.returncode != 0 or not found.stdout.strip():
             return None
         # A run that stops half-way must not leave a record the next one trusts.
         self.kube.run("delete", "secret", WARM_RECORD, "-n", "kube-system", "--ignore-not-found", check=False)
-        if any(self._namespace(n) != "ours" for n in namespaces):
+        if any(state != "ours" for state in states.values()):
             return None
         return json.loads(base64.b64decode(found.stdout))
 
@@ -163,7 +163,7 @@ class Workload:
     def _wait_new_credentials(self, spec: fixtures.Workload) -> None:
         """The run's new gateway certificate reaches the gateway through SDS, not at once: wait until the
         gateway serves it and accepts this run's valid token."""
-        from conformance.live.traffic import Gateway
+        from conformance.live.evidence.traffic import Gateway
 
         gateway = Gateway(spec.gateway.host, spec.gateway.host_ports["http"], spec.gateway.host_ports["https"],
                           self.overlay.tls.ca_pem)
@@ -189,7 +189,7 @@ class Workload:
     def tokens(self):
         """The token cases, minted again when they are half-way to expiring (jwt.yaml's valid token lives
         ten minutes, and the fault catalogue runs the checks for half an hour)."""
-        from conformance.live import tokens
+        from conformance.live.evidence import tokens
 
         if self._tokens is None or time.monotonic() - self._minted > TOKEN_REFRESH_SECONDS:
             self._tokens, self._minted = tokens.mint(self.signing_keys), time.monotonic()
@@ -258,18 +258,18 @@ class Workload:
             self.kube.wait(f"the pods in {namespace} to be Ready", "--for=condition=Ready", "pods", "--all",
                            "-n", namespace, timeout=WAIT, evidence=self.options.report_dir, namespace=namespace)
 
-    def _claim_namespaces(self, namespaces: tuple[str, ...]) -> None:
+    def _claim_namespaces(self, states: dict[str, str]) -> None:
         """Our namespaces carry our label; a namespace someone else made is never taken over, and one of
-        ours that is still there (a kept run's) is deleted first: this run starts as on a new cluster."""
-        for namespace in namespaces:
-            state = self._namespace(namespace)
+        ours that is still there (a kept run's) is deleted first: this run starts as on a new cluster.
+        `states`: namespace -> _namespace, in the order to claim them."""
+        for namespace, state in states.items():
             if state == "foreign":
                 raise PreflightError(f"namespace {namespace} exists and was not created by this suite "
                                      f"(no {OWNER_LABEL}={OWNER} label): refusing to take it over")
             if state == "ours":
                 self.progress(f"workload: deleting the previous run's namespace {namespace}")
                 self.kube.run("delete", "namespace", namespace, "--wait=false")
-        for namespace in namespaces:
+        for namespace in states:
             # Deletion gives up at once when the namespace says what blocks it (an APIService, a finalizer).
             self._wait_deleted(namespace)
             self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {
@@ -278,7 +278,7 @@ class Workload:
             self.applied.append(namespace)
 
     def _wait_deleted(self, namespace: str) -> None:
-        from conformance.live import diagnose
+        from conformance.live.access import diagnose
 
         def gone() -> bool:
             return self.kube.run("get", "namespace", namespace, "-o", "name", check=False).returncode != 0
@@ -298,7 +298,7 @@ class Workload:
     def _bootstrap_vault(self):
         import hvac
 
-        from conformance.live import vault
+        from conformance.live.platform import vault
 
         with self.kube.port_forward(VAULT_NAMESPACE, "service/vault", 8200) as port:
             client = hvac.Client(url=f"http://127.0.0.1:{port}", token=self.vault_token)
@@ -322,50 +322,6 @@ class Workload:
                           "app.kubernetes.io/part-of=cortex-conformance", "--ignore-not-found")
 
 
-# What a running workload takes in place: its pods roll out again when their template changes, istiod
-# pushes Istio config, and the API server and the CNI act on the rest at once. What pods read only when
-# they start does not reach running ones: a namespace's labels (injection, Pod Security), a
-# ServiceAccount (token mounting), a ProxyConfig (the proxy's bootstrap), ConfigMaps and Secrets. A
-# change there starts over, so that it is tested on new pods.
-IN_PLACE = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
-            *(push.ISTIO_KINDS - {"ProxyConfig"})}
-
-
-def in_place_changes(record: dict[str, Any] | None, digests: dict[str, str],
-                     objects: dict[str, str]) -> set[str] | None:
-    """The overlay's objects (kind/namespace/name) that changed since the run that left `record`, when the
-    kept workload can take them in place (an empty set: nothing changed); None when it must start over:
-    no record, other client pods or platform, a record without per-object digests, or a change of a kind
-    outside IN_PLACE."""
-    if record is None or any(record.get(k) != digests[k] for k in ("clients", "platform")):
-        return None
-    if record.get("overlay") == digests["overlay"]:
-        return set()
-    before = record.get("objects")
-    if not isinstance(before, dict):
-        return None
-    changed = changed_objects(before, objects)
-    return changed if all(key.split("/", 1)[0] in IN_PLACE for key in changed) else None
-
-
-def object_digests(rendered: str, skip: set[str] = frozenset()) -> dict[str, str]:
-    """kind/namespace/name -> digest of each object of a rendered multi-document YAML, but those in `skip`."""
-    out = {}
-    for doc in yaml.safe_load_all(rendered):
-        if not doc or not doc.get("kind"):
-            continue
-        meta = doc.get("metadata") or {}
-        key = f"{doc['kind']}/{meta.get('namespace', '')}/{meta.get('name')}"
-        if key not in skip:
-            out[key] = _digest(json.dumps(doc, sort_keys=True, default=str))
-    return out
-
-
-def changed_objects(before: dict[str, str], after: dict[str, str]) -> set[str]:
-    """The keys of object_digests added, removed or changed between two renderings."""
-    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
-
-
 def _keys(rendered: str) -> set[tuple[str, str, str]]:
     """(kind.group, namespace, name) of every object in a rendered multi-document YAML."""
     out = set()
@@ -375,9 +331,3 @@ def _keys(rendered: str) -> set[tuple[str, str, str]]:
             meta = doc.get("metadata") or {}
             out.add((f"{doc['kind']}.{group}" if group else doc["kind"], meta.get("namespace", ""), meta["name"]))
     return out
-
-
-def _digest(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()

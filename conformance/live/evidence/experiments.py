@@ -25,8 +25,9 @@ from typing import Any
 
 from conformance import fixtures
 from conformance.errors import ConformanceError, WaitTimeout
-from conformance.live import diagnose, judge, observe
-from conformance.live.traffic import in_parallel, pod_exec
+from conformance.live.access import diagnose
+from conformance.live.evidence import judge, observe
+from conformance.live.evidence.traffic import in_parallel, pod_exec
 from conformance.wait import wait_until
 
 EXPERIMENTS = {"PROBE-03": "readiness", "PROBE-04": "liveness", "AVAIL-01": "eviction", "HPA-03": "load"}

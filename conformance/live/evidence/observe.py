@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance import fixtures
-from conformance.live.kube import Kube
+from conformance.live.access.kube import Kube
 from conformance.static.manifests import K8sObject, PodTemplate
 
 DEV_NAMESPACE = fixtures.workload().namespace

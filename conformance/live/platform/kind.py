@@ -18,7 +18,7 @@ from pathlib import Path
 
 from conformance import fixtures, paths
 from conformance.errors import PreflightError
-from conformance.live.kube import Kube, last_line
+from conformance.live.access.kube import Kube, last_line
 from conformance.wait import wait_until
 
 NAME = "cortex-conformance"

@@ -98,7 +98,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {summary['runs']} run(s), {'all passed' if summary['passed'] else 'NOT ALL PASSED'}; "
           f"walls {summary['walls']} -> {target}")
     return 0 if summary["passed"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,5 +1,5 @@
 """Istio in the conformance cluster: istio-base, istiod, Istio CNI and the ingress gateway. (The
-otel-tracing provider's collector is installed beside it: conformance.live.telemetry.)
+otel-tracing provider's collector is installed beside it: conformance.live.platform.collector.)
 
 The charts and helm come from the istio module (stage ``istio-charts``); the values from
 fixtures/istio/. The two image sources differ only in values: ``build`` points the charts at our
@@ -8,9 +8,9 @@ at upstream's images of the pinned release (images-pull.yaml). Every wait is a s
 (``kubectl rollout status``/``kubectl wait``) in short slices, so a pod that cannot start ends the
 wait at once with its reason instead of at the deadline.
 
-    python -m conformance.live.istio install --images build --kubeconfig PATH [--context NAME]
-    python -m conformance.live.istio render --images build      # what install would apply
-    python -m conformance.live.istio uninstall --kubeconfig PATH
+    python -m conformance.live.platform.istio install --images build --kubeconfig PATH [--context NAME]
+    python -m conformance.live.platform.istio render --images build      # what install would apply
+    python -m conformance.live.platform.istio uninstall --kubeconfig PATH
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import yaml
 
 from conformance import fixtures, paths
 from conformance.errors import ConformanceError, PreflightError, WaitTimeout, run_cli
-from conformance.live.kube import Kube, last_line
+from conformance.live.access.kube import Kube, last_line
 from conformance.wait import wait_until
 
 SOURCES = ("build", "pull")
@@ -289,7 +289,7 @@ def missing(kube: Kube) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.live.istio",
+    parser = argparse.ArgumentParser(prog="python -m conformance.live.platform.istio",
                                      description="Install Istio (base, istiod, CNI, ingress gateway) into a cluster.")
     parser.add_argument("action", choices=["install", "uninstall", "render", "images"])
     parser.add_argument("--images", default="build", choices=SOURCES, help="image source (default: build)")

@@ -234,7 +234,7 @@ def write_overlay(work_dir: Path, *, images: Mapping[str, str], jwks: str | Mapp
         "secretGenerator": generators,
     }
     (root / "kustomization.yaml").write_text(
-        "# Written per run by conformance.live.overlay; holds references to a private key. Never commit.\n"
+        "# Written per run by conformance.live.workload.overlay; holds references to a private key. Never commit.\n"
         + yaml.safe_dump(kustomization, sort_keys=False))
     return ConformanceOverlay(path=root, images=dict(images),
                               tls_secrets=tuple((gateway_namespace, n) for n in credentials), tls=tls)

@@ -20,7 +20,7 @@ import yaml
 
 from conformance import fixtures, paths
 from conformance.errors import PreflightError
-from conformance.live.kube import Kube
+from conformance.live.access.kube import Kube
 from conformance.live.options import Options
 from conformance.live.phases.images import ImageSet
 from conformance.static.manifests import render
@@ -132,23 +132,29 @@ class Platform:
     work: Path
     progress: Callable[[str], None]
     vault_token: str | None = field(default=None, repr=False)
+    # The fingerprint of the platform on the cluster once `up` has run (None: the cluster records none).
+    # The workload phase asks for it: a reinstalled platform (another Istio, new mesh defaults) needs new
+    # sidecars, so a kept workload starts over.
+    installed: str | None = None
 
     name = "platform"
 
     def up(self, creates_cluster: bool) -> None:
         if not creates_cluster:
             self._require()
+            self.installed = self._installed()
             return
         fingerprint = self.fingerprint()
         if self._installed() == fingerprint and self._healthy():
             # Reused cluster, same pins and values: nothing to install, only the root token to read.
             self.progress(f"platform: reusing what is installed (fingerprint {fingerprint[:12]})")
             self.vault_token = root_token(self.kube)
-            return
-        self._install()
-        self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-            "name": FINGERPRINT_CONFIGMAP, "namespace": "kube-system"}, "data": {"fingerprint": fingerprint}}),
-            what="the platform's fingerprint")
+        else:
+            self._install()
+            self.kube.apply(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                "name": FINGERPRINT_CONFIGMAP, "namespace": "kube-system"}, "data": {"fingerprint": fingerprint}}),
+                what="the platform's fingerprint")
+        self.installed = fingerprint
 
     def fingerprint(self) -> str:
         """What the platform is made of: its pins, image refs and the data files it is installed from."""
@@ -157,8 +163,8 @@ class Platform:
                        and r not in ("node", "conformance-client"))
         files = sorted(p for d in PLATFORM_DATA for p in (paths.FIXTURES / d).rglob("*") if p.is_file())
         # The code that installs it too: a changed flag or step reinstalls.
-        files += [Path(__file__), paths.REPO / "conformance" / "live" / "istio.py",
-                  paths.REPO / "conformance" / "live" / "telemetry.py"]
+        room = Path(__file__).parents[1] / "platform"
+        files += [Path(__file__), room / "istio.py", room / "collector.py"]
         made_of = {"source": self.images.source, "refs": {r: self.images.refs[r] for r in roles},
                    "ids": {r: self.images.ids.get(r) for r in roles},
                    "pins": {k: pinned.get(k) for k in ("istio", "vault", "metrics_server", "telemetry")},
@@ -167,7 +173,10 @@ class Platform:
         return hashlib.sha256(json.dumps(made_of, sort_keys=True, default=str).encode()).hexdigest()
 
     def _installed(self) -> str | None:
-        return installed_fingerprint(self.kube)
+        """The fingerprint the cluster records for its platform (written by the install), or None."""
+        found = self.kube.run("get", "configmap", FINGERPRINT_CONFIGMAP, "-n", "kube-system", "-o",
+                              "jsonpath={.data.fingerprint}", check=False)
+        return found.stdout.strip() or None if found.returncode == 0 else None
 
     def _healthy(self) -> bool:
         """Every platform Deployment exists and has all its replicas available (one API call)."""
@@ -177,7 +186,7 @@ class Platform:
         return all(available.get(key) for key in PLATFORM_DEPLOYMENTS)
 
     def _install(self) -> None:
-        from conformance.live import istio
+        from conformance.live.platform import istio
 
         files = self.images.files
         self.progress("platform: metrics-server")
@@ -186,10 +195,10 @@ class Platform:
         self.progress("platform: Istio (base, istiod, CNI, ingress gateway)")
         istio.install(self.kube, self.images.source, timeout=WAIT, progress=self.progress,
                       evidence=self.options.report_dir)
-        from conformance.live import telemetry
+        from conformance.live.platform import collector
 
         self.progress("platform: the trace collector (Jaeger v2, fixtures/telemetry)")
-        telemetry.install(self.kube, self.work, image=self.images.refs["collector"], timeout=WAIT,
+        collector.install(self.kube, self.work, image=self.images.refs["collector"], timeout=WAIT,
                           evidence=self.options.report_dir)
         self.progress("platform: Vault dev server and agent injector")
         self.vault_token = vault(
@@ -199,9 +208,9 @@ class Platform:
             evidence=self.options.report_dir)
 
     def _require(self) -> None:
-        from conformance.live import istio, telemetry
+        from conformance.live.platform import collector, istio
 
-        missing = istio.missing(self.kube) + telemetry.missing(self.kube)
+        missing = istio.missing(self.kube) + collector.missing(self.kube)
         vault_injector = self.kube.run("get", "deployment", "-A", "-l", "app.kubernetes.io/name=vault-injector",
                                        "-o", "name", check=False)
         if not vault_injector.stdout.strip():
@@ -212,10 +221,3 @@ class Platform:
 
     def down(self) -> None:
         """Nothing: the platform lives as long as the cluster it was installed on."""
-
-
-def installed_fingerprint(kube) -> str | None:
-    """The fingerprint of the platform installed on the cluster (recorded by the install), or None."""
-    found = kube.run("get", "configmap", FINGERPRINT_CONFIGMAP, "-n", "kube-system", "-o",
-                     "jsonpath={.data.fingerprint}", check=False)
-    return found.stdout.strip() or None if found.returncode == 0 else None

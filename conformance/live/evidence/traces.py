@@ -1,6 +1,6 @@
 """Traces as the collector returns them: Jaeger's api/v3 answers parsed into spans, a tree, and evidence.
 
-Pure: no I/O. conformance.live.telemetry fetches the JSON; this module reads it. An api/v3 answer
+Pure: no I/O. conformance.live.platform.collector fetches the JSON; this module reads it. An api/v3 answer
 is OTLP JSON under ``result`` (``{"result": {"resourceSpans": [...]}}``): the service is the
 resource's ``service.name``, each span carries hex ``traceId``/``spanId`` and, unless it is a
 root, ``parentSpanId``; ``kind`` is the OTLP enum (2 server, 3 client); every Envoy tag is a

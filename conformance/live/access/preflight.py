@@ -7,7 +7,7 @@ It also holds the safety rule: in ``--target kind`` mode the suite only touches 
 it creates (context ``kind-<name>``, whose API server must be on loopback, as kind makes it), and
 refuses any other context; another cluster is only ever used with ``--target existing --context``.
 
-    python -m conformance.live.preflight [--target kind|existing] [--context NAME] [--kubeconfig F]
+    python -m conformance.live.access.preflight [--target kind|existing] [--context NAME] [--kubeconfig F]
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _OneLineParser(prog="python -m conformance.live.preflight",
+    parser = _OneLineParser(prog="python -m conformance.live.access.preflight",
                             description="Check what the live tier needs, without changing anything.")
     parser.add_argument("--target", default="kind", help="kind (default) or existing")
     parser.add_argument("--context", default=None, help="kube context; required with --target existing")

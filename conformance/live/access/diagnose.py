@@ -5,13 +5,17 @@ account for every hang measured on these clusters: an aggregated APIService that
 (namespace deletion and HPA metrics stall on it), a namespace stuck terminating (its conditions
 say on what), and a platform component whose Service has no ready endpoint. `blockers` reads all
 three in three kubectl calls; waits ask it before giving up and checks before they start.
+
+The kubectl wrapper (kube) asks this module why its waits time out, so this module does not import
+the wrapper back: `kube` below is any Kube, and kubectl's failures are caught as the ConformanceError
+every KubeError is.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from conformance.live.kube import Kube, KubeError
+from conformance.errors import ConformanceError
 
 # The Services the platform phase installs, and what stops working without them.
 COMPONENTS = {
@@ -60,7 +64,7 @@ def components_without_endpoints(slices: dict[str, Any], present: set[tuple[str,
             for (ns, name) in COMPONENTS if (ns, name) in present and not ready.get((ns, name))]
 
 
-def blockers(kube: Kube) -> list[str]:
+def blockers(kube) -> list[str]:
     """Every cause found, one line each; an empty list when none of the known causes applies."""
     try:
         found = unavailable_apiservices(kube.json("get", "apiservices", timeout=20))
@@ -68,12 +72,12 @@ def blockers(kube: Kube) -> list[str]:
         services = kube.json("get", "services", "-A", timeout=20)
         present = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in services.get("items") or []}
         found += components_without_endpoints(kube.json("get", "endpointslices", "-A", timeout=20), present)
-    except KubeError as exc:
+    except ConformanceError as exc:
         return [f"the API server did not answer the diagnosis: {exc}"]
     return found
 
 
-def explain(kube: Kube) -> str:
+def explain(kube) -> str:
     """The blockers as one suffix for an error message ('' when none is known)."""
     found = blockers(kube)
     return f" (likely cause: {'; '.join(found)})" if found else ""

@@ -19,6 +19,7 @@ from typing import Any
 
 from conformance import progress
 from conformance.errors import ConformanceError, WaitTimeout
+from conformance.live.access import diagnose
 from conformance.static.manifests import kubectl as pinned_kubectl
 from conformance.wait import wait_until
 
@@ -162,9 +163,7 @@ class Kube:
         return None
 
     def _explain(self) -> str:
-        """What the cluster says is blocking, for a wait that timed out (conformance.live.diagnose)."""
-        from conformance.live import diagnose
-
+        """What the cluster says is blocking, for a wait that timed out."""
         return diagnose.explain(self)
 
     def save_evidence(self, namespace: str, directory: Path) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.errors import PreflightError
-from conformance.live.kube import Kube
+from conformance.live.access.kube import Kube
 
 RELEVANT_HEADERS = ("location", "www-authenticate", "server", "x-envoy-upstream-service-time", "content-type",
                     "x-forwarded-client-cert")

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from conformance import fixtures, paths
-from conformance.live import observe
+from conformance.errors import WaitTimeout
+from conformance.live.evidence import observe
 from conformance.wait import wait_until
 
 # The kinds istiod turns into proxy config: a change to one of them reaches the proxies by a push. Judged
@@ -34,16 +35,25 @@ def any_istio(keys) -> bool:
     return any(is_istio(key.split("/", 1)[0]) for key in keys)
 
 
-def pushing(env, change: Callable[[], object], what: str, *, mesh: bool, timeout: float = 60.0) -> None:
+def pushing(env, change: Callable[[], object], what: str, *, mesh: bool, timeout: float = 60.0,
+            said: Callable[[str], None] | None = None) -> None:
     """Make `change`; when it changes Istio config (`mesh`), wait until the proxies the checks look through
     run the result: istiod pushes a change seconds after the API server has it, and checks run in between
-    would judge the config before it."""
+    would judge the config before it.
+
+    A push that does not come within `timeout` is said (to `said`, if given), not raised: a change no proxy
+    the checks look through takes (a policy selecting nothing, another namespace's) pushes nothing to them,
+    and the checks judge what the proxies run, so they still run and report what they see."""
     if not mesh:
         change()
         return
     before = proxy_versions(env)
     change()
-    wait_mesh_pushed(env, before, what, timeout=timeout)
+    try:
+        wait_mesh_pushed(env, before, what, timeout=timeout)
+    except WaitTimeout as exc:
+        if said is not None:
+            said(str(exc))
 
 
 def config_dump(env, namespace: str, pod: str) -> str:

@@ -30,9 +30,9 @@ import yaml
 
 from conformance import paths
 from conformance.errors import ConformanceError, WaitTimeout
-from conformance.live import traces
-from conformance.live.kube import Kube
-from conformance.live.traces import Span
+from conformance.live.access.kube import Kube
+from conformance.live.evidence import traces
+from conformance.live.evidence.traces import Span
 from conformance.static.manifests import render
 from conformance.wait import wait_until
 

@@ -1,0 +1,5 @@
+import sys
+
+from conformance.live.bench.runner import main
+
+sys.exit(main())

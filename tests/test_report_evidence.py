@@ -166,3 +166,24 @@ def test_the_check_name_can_state_the_reason():
                "message": "login succeeded"}]
     assert kills.judge(["VAULT-03"], {"VAULT-03": "role_bound_to_workload"}, checks) == {"VAULT-03": kills.AS_EXPECTED}
     assert kills.overall({"A": kills.AS_EXPECTED, "B": kills.OTHER_REASON}) == kills.OTHER_REASON
+
+
+def test_a_static_report_names_the_live_halves_it_did_not_run(tmp_path):
+    """No "0 not run" beside rows saying "not run", nor a plain pass for a control whose live half never ran."""
+    out = _write(tmp_path, _results("static", ("static",)))
+    _report(out)
+    page = (out / "report.html").read_text()
+    live = sum(1 for c in controls.CATALOGUE if "live" in c.tiers)
+    assert f"({live} live check(s) not run)" in page
+    assert "live not run: this pass covers only the static tier" in page
+    assert f"; {live} live check(s) not run." in (out / "report.md").read_text()
+
+
+def test_an_input_the_commit_does_not_hold_is_no_clean_tree(tmp_path):
+    """A --manifests file from elsewhere is not what the commit holds, however clean the tree."""
+    results = _results("conformance", ("static", "live"))
+    results["inputs"] = [{**DEV, "name": "mine", "source": "/tmp/mine.yaml", "in_commit": False}]
+    code, doc = _report(_write(tmp_path, results, faults=_catalogue(KILLED, dev={**DEV, "name": "other"})))
+    assert (code, doc["level"]) == (cli.EXIT_SHORT, "live")
+    assert "the commit does not hold the input(s) checked: mine" in doc["short_of_signoff"]
+    assert "(the commit does not hold the input(s) checked: mine)" in (tmp_path / "report.html").read_text()

@@ -157,7 +157,7 @@ def test_faults_in_all_three_files(report_dir):
     assert "### Fault catalogue: 1/2 killed" in summary
     assert "| Fault | Kind | Expected | Failed | Killed | Seconds |" in summary
     assert "| vault-role-wildcard | overlay | VAULT-03, VAULT-02 | VAULT-02 | ✗ missed VAULT-03 | 60.0 |" in summary
-    assert "| permissive-workload-mtls | overlay | MTLS-01 | MTLS-01 | ✓ | 60.0 |" in summary
+    assert "| permissive-workload-mtls | overlay | MTLS-01 | MTLS-01 | ✓ as expected | 60.0 |" in summary
     page = (report_dir / "report.html").read_text()
     assert '<tr class="missed"><td><b>vault-role-wildcard</b>' in page
     assert "✗ MISSED (VAULT-03 did not fail)" in page

@@ -129,6 +129,20 @@ def _git() -> dict[str, Any]:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
+def _in_commit(source: str) -> bool:
+    """Whether the commit holds the input as checked: tracked in git and unchanged (a --manifests file from
+    elsewhere, or an edited overlay, is not what the commit holds)."""
+    path = (REPO / source).resolve()
+    if REPO not in path.parents and path != REPO:
+        return False
+    listed = subprocess.run(["git", "ls-files", "--", str(path)], cwd=REPO, capture_output=True, text=True,
+                            check=False)
+    changed = subprocess.run(["git", "status", "--porcelain", "--", str(path)], cwd=REPO, capture_output=True,
+                             text=True, check=False)
+    return listed.returncode == 0 and bool(listed.stdout.strip()) and changed.returncode == 0 \
+        and not changed.stdout.strip()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or not state.results or session.config.option.collectonly or not targets_checks(session.config):
@@ -140,8 +154,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "started_at": state.started_at,
         "finished_at": now(),
         "git": _git(),
-        "inputs": [{"name": b.name, "source": b.source, "sha256": b.sha256, "objects": len(b.objects)}
-                   for b in state.bundles],
+        "inputs": [{"name": b.name, "source": b.source, "sha256": b.sha256, "objects": len(b.objects),
+                    "in_commit": _in_commit(b.source)} for b in state.bundles],
         "environment": state.environment,
         "phases": [{"name": name, "seconds": round(seconds, 3)} for name, seconds in state.phases.items()],
         "results": state.results,

@@ -51,7 +51,7 @@ def _inputs(runs: list[Run]) -> list[dict[str, Any]]:
         for item in run.data["inputs"]:
             name = str(item.get("name", ""))
             newest[name] = {"name": name, "source": item.get("source"), "sha256": item.get("sha256"),
-                            "objects": item.get("objects"), "run": run.name}
+                            "objects": item.get("objects"), "in_commit": item.get("in_commit"), "run": run.name}
     return list(newest.values())
 
 
@@ -78,6 +78,9 @@ def _run_entry(run: Run) -> dict[str, Any]:
 def _summary(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"controls": len(rows),
             "by_status": {s: sum(1 for r in rows if r["status"] == s) for s in outcomes.STATUS_ORDER},
+            # Controls whose check in a tier did not run, per tier: a static-only report has every live half
+            # not run, and the header says so beside the statuses.
+            "tier_not_run": {t: sum(1 for r in rows if t in r["untested_tiers"]) for t in outcomes.TIERS},
             "tests": {o: sum(1 for r in results if r["outcome"] == o)
                       for o in ("passed", "failed", "error", "skipped")}}
 
@@ -102,7 +105,7 @@ def _faults(faults: dict[str, Any] | None, warnings: list[str]) -> dict[str, Any
 
 
 def _level(verdict_name: str, scope: list[str], catalogue: dict[str, Any] | None, git: dict[str, Any],
-           environment: dict[str, Any]) -> tuple[str, list[str]]:
+           environment: dict[str, Any], inputs: list[dict[str, Any]]) -> tuple[str, list[str]]:
     """How far the evidence goes (static, live, signoff), and why it goes no further.
 
     Sign-off is static + live + the whole fault catalogue, every fault killed as expected and undone, on the
@@ -128,6 +131,9 @@ def _level(verdict_name: str, scope: list[str], catalogue: dict[str, Any] | None
     if git.get("dirty") is not False:
         short.append("the working tree had uncommitted changes (or git could not tell), so no commit holds "
                      "what was checked")
+    outside = [i["name"] for i in inputs if i.get("in_commit") is False]
+    if outside:
+        short.append(f"the commit does not hold the input(s) checked: {', '.join(outside)}")
     if verdict_name != "pass":
         short.append(f"the verdict is {verdict_name.upper()}")
     return ("live", short) if short else ("signoff", [])
@@ -153,7 +159,8 @@ def build(runs: list[Run], *, generated_at: datetime, faults: dict[str, Any] | N
     warnings += _control_warnings(results, rows)
     git = _git(runs)
     environment = _environment(runs)
-    level, short_of_signoff = _level(verdict, scope, catalogue, git, environment)
+    inputs = _inputs(runs)
+    level, short_of_signoff = _level(verdict, scope, catalogue, git, environment, inputs)
     order = {row["id"]: i for i, row in enumerate(rows)}
 
     def by_control(result: dict[str, Any]) -> tuple[int, str]:
@@ -173,7 +180,7 @@ def build(runs: list[Run], *, generated_at: datetime, faults: dict[str, Any] | N
         "scope": scope,
         "git": git,
         "environment": environment,
-        "inputs": _inputs(runs),
+        "inputs": inputs,
         "summary": _summary(rows, results),
         "controls": rows,
         "failures": sorted((r for r in results if r["outcome"] in outcomes.FAILING), key=by_control),

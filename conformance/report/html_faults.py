@@ -18,9 +18,21 @@ def _messages(failed_controls: dict[str, list[str]]) -> str:
     return f"<details><summary>{codes(list(failed_controls))}</summary><dl>{items}</dl></details>"
 
 
+def _kill(fault: dict[str, Any]) -> str:
+    """Killed as expected, killed for another reason (with the reason it should have failed for), or missed."""
+    if fault["killed"]:
+        return "✓ killed as expected"
+    if fault["missed"]:
+        return f"✗ MISSED ({', '.join(fault['missed'])} did not fail)"
+    other = fault.get("other_reason") or []
+    if other:
+        return "✗ killed, other reason (" + "; ".join(
+            f"{c} did not fail for “{fault.get('because', {}).get(c, '')}”" for c in other) + ")"
+    return "✗ MISSED"
+
+
 def _fault_row(fault: dict[str, Any]) -> str:
-    killed = "✓ killed" if fault["killed"] else "✗ MISSED" + (
-        f" ({', '.join(fault['missed'])} did not fail)" if fault["missed"] else "")
+    killed = _kill(fault)
     undone = {True: "yes", False: "NO: left in place"}.get(fault["undone"], "not recorded")
     if fault["undone"] and fault.get("undo"):
         undone += f", {fault['undo']}"
@@ -50,10 +62,11 @@ def section(doc: dict[str, Any]) -> str:
         return ""
     commit = catalogue["git"]["commit"]
     head = (f'<h2 id="faults">Fault catalogue</h2><p class="meta">Each fault is applied to the passing cluster, '
-            "the live checks run, and the fault is undone. A fault is killed when every control it expects "
-            f"to fail did fail. Run {e(catalogue['started_at'])} to {e(catalogue['finished_at'])}, commit "
+            "the live checks run, and the fault is undone and the cluster seen back to the baseline. A fault is "
+            "killed as expected when every control it expects to fail did fail, for the reason the catalogue "
+            f"states. Run {e(catalogue['started_at'])} to {e(catalogue['finished_at'])}, commit "
             f"<code>{e((commit or '')[:12] or None)}</code>, {seconds(catalogue['wall_seconds'])} s.</p>"
-            f'<p class="killed"><b>{catalogue["killed"]} of {catalogue["total"]} fault(s) killed</b>'
+            f'<p class="killed"><b>{catalogue["killed"]} of {catalogue["total"]} fault(s) killed as expected</b>'
             + (f" (a partial catalogue; not run: {e(', '.join(catalogue['not_run']))})"
                if catalogue.get("not_run") else "") + "</p>")
     problems = ""

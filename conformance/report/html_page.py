@@ -16,16 +16,30 @@ from conformance.report.html_parts import badge, e, seconds, table
 from conformance.report.html_style import CSS
 
 
-def _commit(git: dict[str, Any]) -> str:
+def _commit(git: dict[str, Any], inputs: list[dict[str, Any]]) -> str:
     commit = git.get("commit")
     text = f'<code title="{e(commit)}">{e(commit[:12])}</code>' if commit else "unknown"
+    outside = [i["name"] for i in inputs if i.get("in_commit") is False]
     if git.get("dirty") is True:
         text += ' <span class="dirty">(working tree dirty: uncommitted changes were tested)</span>'
     elif git.get("dirty") is None:
         text += " (dirty state unknown)"
+    elif outside:
+        # A clean tree says nothing of a --manifests file from elsewhere: the commit does not hold it.
+        text += f' <span class="dirty">(the commit does not hold the input(s) checked: {e(", ".join(outside))})</span>'
     else:
         text += " (clean working tree)"
     return text
+
+
+LEVEL_WORDS = {"static": "static tier only", "live": "static and live, not fault-proven",
+               "signoff": "sign-off: static, live and the whole fault catalogue"}
+
+
+def _halves_not_run(doc: dict[str, Any]) -> str:
+    """The tiers whose checks did not run, so that "0 not run" never stands beside rows that say "not run"."""
+    halves = [f"{n} {tier} check(s) not run" for tier, n in doc["summary"].get("tier_not_run", {}).items() if n]
+    return f" ({'; '.join(halves)})" if halves else ""
 
 
 def _verdict(doc: dict[str, Any]) -> str:
@@ -34,12 +48,13 @@ def _verdict(doc: dict[str, Any]) -> str:
     scope = " and ".join(doc["scope"]) or "none"
     facts = [
         f"<span><b>Date</b> {e(doc['date'])}</span>",
-        f"<span><b>Commit</b> {_commit(doc['git'])}</span>",
+        f"<span><b>Commit</b> {_commit(doc['git'], doc['inputs'])}</span>",
         f"<span><b>Tiers run</b> {e(scope)}</span>",
         f"<span><b>Verdict rests on</b> {e(doc['coverage'])}</span>",
         f"<span><b>Controls</b> {counts['failed']} failed, {counts['error']} error, "
         f"{counts['skipped']} skipped, {counts[outcomes.NOT_RUN]} not run, {counts['passed']} passed "
-        f"of {doc['summary']['controls']}</span>",
+        f"of {doc['summary']['controls']}{_halves_not_run(doc)}</span>",
+        f"<span><b>Level</b> {e(LEVEL_WORDS[doc['level']])}</span>",
     ]
     if doc.get("faults"):
         facts.append(f"<span><b>Faults</b> {doc['faults']['killed']} of {doc['faults']['total']} killed</span>")
@@ -48,10 +63,12 @@ def _verdict(doc: dict[str, Any]) -> str:
     if doc["warnings"]:
         items = "".join(f"<li>{e(w)}</li>" for w in doc["warnings"])
         warnings = f'<div class="warnings"><b>Check before signing off</b><ul>{items}</ul></div>'
-    # A pass resting on one tier gets its own colour: it must not read as the release sign-off.
-    css = f"v-{verdict}" + ("-partial" if verdict == "pass" and doc["coverage"] != "static+live" else "")
+    # A pass short of a sign-off gets its own colour: it must not read as the release sign-off.
+    css = f"v-{verdict}" + ("-partial" if verdict == "pass" and doc["level"] != "signoff" else "")
+    short = doc.get("short_of_signoff") or [] if verdict == "pass" else []
+    reasons_short = "".join(f"<li>Not a sign-off: {e(r)}</li>" for r in short)
     return (f'<section class="verdict {css}" id="verdict"><h1>Verdict: {e(doc["headline"])}</h1>'
-            f'<div class="facts">{"".join(facts)}</div><ul>{reasons}</ul></section>{warnings}')
+            f'<div class="facts">{"".join(facts)}</div><ul>{reasons}{reasons_short}</ul></section>{warnings}')
 
 
 def _comparison(comp: dict[str, Any] | None) -> str:
@@ -106,6 +123,15 @@ def _tier_cell(tier: dict[str, Any]) -> str:
     return f"<td>{badge(tier['result'])}{reason}</td>"
 
 
+def _status(control: dict[str, Any]) -> str:
+    # A pass over some of the control's tiers is not a pass of the control: the tier not run is named.
+    untested = control.get("untested_tiers") or []
+    if control["status"] != "passed" or not untested:
+        return badge(control["status"])
+    return (f'{badge("passed")}<span class="reason">{e(" and ".join(untested))} not run: '
+            f"this pass covers only the {e(' and '.join(t for t in outcomes.TIERS if t not in untested))} tier</span>")
+
+
 def _rationale(control: dict[str, Any]) -> str:
     # Why the control exists, where a reviewer deciding whether a failure matters will look.
     return f'<span class="rationale">{e(control["rationale"])}</span>' if control.get("rationale") else ""
@@ -117,7 +143,7 @@ def _controls(doc: dict[str, Any]) -> str:
         agree = {True: "yes", False: "NO: the tiers disagree", None: "—"}[c["agree"]]
         rows.append(f'<tr id="control-{e(c["id"])}"><td><code>{e(c["id"])}</code></td>'
                     f"<td>{e(c['family_title'] or c['family'])}</td>"
-                    f"<td>{e(c['title'])}{_rationale(c)}</td><td>{badge(c['status'])}</td>"
+                    f"<td>{e(c['title'])}{_rationale(c)}</td><td>{_status(c)}</td>"
                     f"{_tier_cell(c['static'])}{_tier_cell(c['live'])}<td>{escape(agree)}</td></tr>")
     return ('<h2 id="controls">Controls</h2><p class="meta">Every control in the catalogue, failed first. '
             "A tier result is the worst outcome of its checks; “not run” means no check of that tier ran, "

@@ -32,7 +32,8 @@ def _first_line(text: str | None) -> str:
 
 
 def _icon(doc: dict[str, Any]) -> str:
-    if doc["verdict"] == "pass" and doc["coverage"] != "static+live":
+    # Only a sign-off gets the plain pass icon: a pass short of it must not read as one at a glance.
+    if doc["verdict"] == "pass" and doc.get("level") != "signoff":
         return _ONE_TIER_ICON
     return _ICON[doc["verdict"]]
 
@@ -50,9 +51,12 @@ def _header(doc: dict[str, Any]) -> list[str]:
         "",
         f"{counts['failed']} failed, {counts['error']} error, {counts['skipped']} skipped, "
         f"{counts[outcomes.NOT_RUN]} not run, {counts['passed']} passed "
-        f"of {doc['summary']['controls']} controls.",
+        f"of {doc['summary']['controls']} controls"
+        + "".join(f"; {n} {tier} check(s) not run" for tier, n in doc["summary"].get("tier_not_run", {}).items() if n)
+        + ".",
         "",
         *(f"- {_cell(r)}" for r in doc["verdict_reasons"]),
+        *(f"- Not a sign-off: {_cell(r)}" for r in doc.get("short_of_signoff") or [] if doc["verdict"] == "pass"),
         *(f"- ⚠️ {_cell(w)}" for w in doc["warnings"]),
     ]
 
@@ -106,7 +110,8 @@ def _faults(doc: dict[str, Any]) -> list[str]:
     lines = ["", f"### Fault catalogue: {catalogue['killed']}/{catalogue['total']} killed", "",
              "| Fault | Kind | Expected | Failed | Killed | Seconds |", "|---|---|---|---|---|---|"]
     for f in catalogue["faults"]:
-        killed = "✓" if f["killed"] else "✗ missed " + ", ".join(f["missed"])
+        killed = "✓ as expected" if f["killed"] else ("✗ missed " + ", ".join(f["missed"]) if f["missed"] else
+                                                     f"✗ {f.get('kill', 'error')}")
         seconds = f"{f['seconds']:.1f}" if isinstance(f["seconds"], int | float) else "—"
         lines.append(f"| {_cell(f['name'])} | {_cell(f['kind'])} | {_cell(', '.join(f['expect']))} "
                      f"| {_cell(', '.join(f['failed']) or 'none')} | {_cell(killed)} | {seconds} |")

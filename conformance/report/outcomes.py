@@ -114,6 +114,8 @@ def control_rows(results: list[dict[str, Any]], scope: list[str]) -> list[dict[s
             "static": tiers["static"],
             "live": tiers["live"],
             "agree": agreement(tiers),
+            # The tiers the control has a check in that did not run: a "passed" over the others is partial.
+            "untested_tiers": [t for t in TIERS if control and t in control.tiers and tiers[t]["result"] == NOT_RUN],
             "status": control_status(tiers, scope),
             "in_scope": bool(_counted_tiers(tiers, scope)),
             "_position": position,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import nox
@@ -256,14 +257,16 @@ def signoff(session: nox.Session) -> None:
     _schemas(session)
     if "--keep" not in session.posargs:
         session.posargs.append("--keep")  # the catalogue runs on the cluster the checks just used
+    # One id for the checks and the catalogue: the report signs off only evidence made by one such run.
+    env = {"CORTEX_SIGNOFF_RUN": os.environ.get("CORTEX_SIGNOFF_RUN") or uuid.uuid4().hex}
     failed = None
     try:
         session.run("python", "-m", "pytest", "conformance/checks", "-m", "static or live", "--run-name",
-                    "conformance", *session.posargs)
+                    "conformance", *session.posargs, env=env)
     except nox.command.CommandFailed as exc:
         failed = exc
     try:
-        session.run("python", "-m", "conformance.live.faults", *_forwarded(session.posargs, _FAULTS_OPTIONS))
+        session.run("python", "-m", "conformance.live.faults", *_forwarded(session.posargs, _FAULTS_OPTIONS), env=env)
     except nox.command.CommandFailed as exc:
         failed = failed or exc
     code = _report(session, "--report-dir", str(report_dir), "--require", "signoff")

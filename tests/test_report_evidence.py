@@ -17,6 +17,7 @@ from conformance.report import cli
 COMMIT = "3f9c2a7d5e1b4c6a8f0e2d4b6a8c0e2f4a6b8d0c"
 DEV = {"name": "dev", "source": "overlays/dev", "sha256": "9a" * 32, "objects": 17}
 PLATFORM = {"kubernetes": "v1.36.3", "istio": "1.31"}
+SIGNOFF_RUN = "5b0c1f"
 
 
 def _results(run: str, tiers: tuple[str, ...], *, commit: str = COMMIT, dev: dict | None = None,
@@ -28,7 +29,7 @@ def _results(run: str, tiers: tuple[str, ...], *, commit: str = COMMIT, dev: dic
                for c in controls.CATALOGUE for tier in tiers if tier in c.tiers]
     return {"schema": "cortex-conformance/results", "schema_version": 1, "run": run,
             "started_at": "2026-12-07T21:00:00Z", "finished_at": "2026-12-07T21:10:00Z",
-            "git": {"commit": commit, "dirty": False}, "inputs": [dev or DEV],
+            "git": {"commit": commit, "dirty": False}, "inputs": [dev or DEV], "signoff_run": SIGNOFF_RUN,
             "environment": PLATFORM if "live" in tiers else {}, "phases": [], "results": results, "matrices": []}
 
 
@@ -43,7 +44,7 @@ def _catalogue(*faults: dict, commit: str = COMMIT, catalogue: list[str] | None 
                dev: dict | None = None) -> dict:
     return {"schema": "cortex-conformance/faults", "schema_version": 1, "started_at": "2026-12-07T21:10:00Z",
             "finished_at": "2026-12-07T21:30:00Z", "git": {"commit": commit, "dirty": False},
-            "environment": PLATFORM, "inputs": [dev or DEV],
+            "environment": PLATFORM, "inputs": [dev or DEV], "signoff_run": SIGNOFF_RUN,
             "baseline_before": {"outcome": "passed", "failed_controls": [], "seconds": 60.0},
             "baseline_after": {"outcome": "passed", "failed_controls": [], "seconds": 60.0},
             "faults": list(faults), "catalogue": catalogue or [f["name"] for f in faults], "not_run": {}}
@@ -85,6 +86,15 @@ def test_whole_catalogue_killed_as_expected_on_the_same_commit_is_a_signoff(tmp_
     out = _write(tmp_path, _results("conformance", ("static", "live")), faults=_catalogue(KILLED))
     code, doc = _report(out, "--require", "signoff")
     assert (code, doc["level"], doc["headline"]) == (0, "signoff", "SIGN-OFF PASS")
+
+
+def test_checks_and_a_catalogue_of_two_runs_are_no_signoff(tmp_path):
+    """`nox -s conformance` then `nox -s faults`: two cluster states, so at most a live pass."""
+    catalogue = {**_catalogue(KILLED), "signoff_run": None}
+    code, doc = _report(_write(tmp_path, _results("conformance", ("static", "live")), faults=catalogue))
+    assert (code, doc["level"]) == (cli.EXIT_SHORT, "live")
+    assert doc["short_of_signoff"] == [
+        "the live checks and the fault catalogue were not made by one `nox -s signoff` run"]
 
 
 def test_a_kill_for_another_reason_is_no_proof(tmp_path):

@@ -24,6 +24,7 @@ from conformance.static.manifests import Bundle
 from conformance.static.rules import NothingToCheck
 
 SCHEMA_VERSION = 1
+SIGNOFF_RUN = "CORTEX_SIGNOFF_RUN"
 OBJECT_REF = re.compile(r"^([A-Z][A-Za-z]+ [a-z0-9.-]+(?:/[a-z0-9.-]+)?)")
 
 
@@ -154,6 +155,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "started_at": state.started_at,
         "finished_at": now(),
         "git": _git(),
+        # Set by `nox -s signoff` for the checks and the catalogue alike: what makes them one sign-off run.
+        "signoff_run": os.environ.get(SIGNOFF_RUN) or None,
         "inputs": [{"name": b.name, "source": b.source, "sha256": b.sha256, "objects": len(b.objects),
                     "in_commit": _in_commit(b.source)} for b in state.bundles],
         "environment": state.environment,

@@ -104,8 +104,8 @@ def _faults(faults: dict[str, Any] | None, warnings: list[str]) -> dict[str, Any
     return summary
 
 
-def _level(verdict_name: str, scope: list[str], catalogue: dict[str, Any] | None, git: dict[str, Any],
-           environment: dict[str, Any], inputs: list[dict[str, Any]]) -> tuple[str, list[str]]:
+def _level(verdict_name: str, runs: list[Run], scope: list[str], catalogue: dict[str, Any] | None,
+           git: dict[str, Any], environment: dict[str, Any], inputs: list[dict[str, Any]]) -> tuple[str, list[str]]:
     """How far the evidence goes (static, live, signoff), and why it goes no further.
 
     Sign-off is static + live + the whole fault catalogue, every fault killed as expected and undone, on the
@@ -128,6 +128,10 @@ def _level(verdict_name: str, scope: list[str], catalogue: dict[str, Any] | None
         if differs:
             short.append("the fault catalogue ran on another platform than the live checks: " + ", ".join(
                 f"{k} {a} vs {b}" for k, (a, b) in differs.items()))
+        # One `nox -s signoff` made both, on one cluster state: not a catalogue of one day beside checks of another.
+        ids = {run.data.get("signoff_run") for run in runs if "live" in RUN_TIERS.get(run.name, [])}
+        if not catalogue.get("signoff_run") or ids != {catalogue["signoff_run"]}:
+            short.append("the live checks and the fault catalogue were not made by one `nox -s signoff` run")
     if git.get("dirty") is not False:
         short.append("the working tree had uncommitted changes (or git could not tell), so no commit holds "
                      "what was checked")
@@ -160,7 +164,7 @@ def build(runs: list[Run], *, generated_at: datetime, faults: dict[str, Any] | N
     git = _git(runs)
     environment = _environment(runs)
     inputs = _inputs(runs)
-    level, short_of_signoff = _level(verdict, scope, catalogue, git, environment, inputs)
+    level, short_of_signoff = _level(verdict, runs, scope, catalogue, git, environment, inputs)
     order = {row["id"]: i for i, row in enumerate(rows)}
 
     def by_control(result: dict[str, Any]) -> tuple[int, str]:

@@ -157,6 +157,7 @@ def summarise(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         "wall_seconds": data.get("wall_seconds"),
         # The faults of fixtures/faults.yaml that this record did not run (`--only`): a partial catalogue
         # proves only what it ran, and the report says so beside its count.
+        "signoff_run": data.get("signoff_run"),
         "not_run": sorted(set(data.get("catalogue") or []) - {f["name"] for f in faults}),
         "not_run_reasons": dict(data.get("not_run") or {}) if isinstance(data.get("not_run"), dict) else {},
         "inputs": [i for i in data.get("inputs") or [] if isinstance(i, dict)],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -30,6 +31,7 @@ from conformance.live.faults.catalogue import Fault, load, uncovered
 from conformance.live.platform import push
 from conformance.live.workload.changes import changed_objects, object_digests
 from conformance.paths import CHECKS, OVERLAYS, REPO, REPORTS
+from conformance.plugin.results import SIGNOFF_RUN
 from conformance.plugin.state import now
 from conformance.progress import Progress, install
 from conformance.static import mutations
@@ -234,6 +236,7 @@ def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable
     dev = load_overlay(OVERLAYS / "dev")
     document: dict[str, Any] = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "started_at": started_at,
                                 "git": _git(), "environment": env.describe(), "faults": [],
+                                "signoff_run": os.environ.get(SIGNOFF_RUN) or None,
                                 "inputs": [{"name": dev.name, "source": dev.source, "sha256": dev.sha256}],
                                 "catalogue": catalogue or [f.name for f in faults], "not_run": {}}
     document["baseline_before"] = _baseline(env, "baseline-before", report_dir, progress)

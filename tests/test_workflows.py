@@ -356,7 +356,7 @@ def _report_jobs() -> list[tuple[str, str, dict]]:
 
 @pytest.mark.parametrize(("name", "job_id", "job"), _report_jobs(), ids=[f"{n}:{j}" for n, j, _ in _report_jobs()])
 def test_report_steps_fail_on_a_bad_verdict_and_the_artifacts_still_upload(name, job_id, job):
-    """`nox -s report` exits 1 FAIL, 2 no report, 3 INCOMPLETE: its step fails the job, the summary and upload follow."""
+    """`nox -s report` exits 1 FAIL, 2 no report, 3 INCOMPLETE: the step fails the job; summary and upload follow."""
     steps = job["steps"]
     report = [i for i, s in enumerate(steps) if ["report"] in _sessions_of([s])]
     for i in report:

@@ -325,7 +325,12 @@ def test_cache_keys_belong_to_one_workflow_and_job():
                 owner = prefixes.setdefault(prefix, f"{name}:{job_id}")
                 assert owner == f"{name}:{job_id}", f"{name}:{job_id} shares cache key {prefix!r} with {owner}"
     matrix_keys = [p for p, owner in prefixes.items() if owner == "nightly.yml:conformance"]
-    assert all("matrix.kubernetes" in p and "matrix.istio" in p for p in matrix_keys), matrix_keys
+    # A matrix cell's prefix carries its Kubernetes minor and Istio release.
+    cell = _load("nightly.yml")["jobs"]["conformance"]["env"]["CACHE_PREFIX"]
+    assert "matrix.kubernetes" in cell
+    assert "matrix.istio" in cell
+    assert matrix_keys
+    assert all(p.startswith("${{ env.CACHE_PREFIX }}-") for p in matrix_keys), matrix_keys
 
 
 @pytest.mark.parametrize(("name", "job_id", "job"), [j for j in _jobs() if _builds(j[2])],

@@ -127,3 +127,36 @@ def test_kustomization_as_manifests_says_use_overlay():
     assert proc.returncode == 4
     assert len(lines) == 1
     assert "use --overlay overlays/dev" in lines[0]
+
+
+# --- the mapping itself, on the repository's own overlay ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dev_origins() -> Origins:
+    return Origins("overlays/dev")
+
+
+def test_a_container_field_in_a_patch_points_at_the_patch(dev_origins):
+    """cortex-api's image is set by the dev patch: its line there, under that container."""
+    patch = REPO / "overlays/dev/patches/deployment_images.yaml"
+    origin = dev_origins.of("Deployment cortex-dev/cortex-api container cortex-api: image is not pinned by digest")
+    assert (origin.path, origin.line) == ("overlays/dev/patches/deployment_images.yaml",
+                                          _line_of(patch, "image:", after="- name: cortex-api"))
+
+
+def test_a_patch_that_does_not_name_the_container_is_passed_over(dev_origins):
+    """redis-proxy's image is not in the patch (which lists cortex-api only): base/, in redis-proxy's item."""
+    base = REPO / "base/deployment.yaml"
+    origin = dev_origins.of("Deployment cortex-dev/cortex-api container redis-proxy: image is not pinned by digest")
+    assert (origin.path, origin.line) == ("base/deployment.yaml", _line_of(base, "image:", after="- name: redis-proxy"))
+
+
+def test_words_that_only_look_like_a_container_leave_the_whole_document(dev_origins):
+    """"container port" names no container: the Service's own `port:` line."""
+    origin = dev_origins.of("Service cortex-dev/cortex-api: port 8080 targets no container port")
+    assert (origin.path, origin.line) == ("base/service.yaml", _line_of(REPO / "base/service.yaml", "port:"))
+
+
+def test_a_gap_without_an_object_points_at_the_overlay(dev_origins):
+    """A gap that names no object (a matrix, a count) points at the overlay's kustomization.yaml."""
+    assert str(dev_origins.of("network matrix: 2 cells differ")) == "overlays/dev/kustomization.yaml:1"

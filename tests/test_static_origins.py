@@ -120,6 +120,15 @@ def test_rendered_manifests_point_into_the_file(tmp_path):
     assert lines[origin.line - 1].strip() == "minReplicas: 2"
 
 
+def test_a_kustomization_name_that_is_not_there_says_use_overlay_too():
+    """`--manifests kustomization.yaml` typed at the repository's root, where there is none: the same advice."""
+    proc = run_static(REPO, "--manifests", "kustomization.yaml")
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("ERROR:")]
+    assert proc.returncode == 4
+    assert len(lines) == 1
+    assert "use --overlay DIR" in lines[0]
+
+
 def test_kustomization_as_manifests_says_use_overlay():
     """A kustomization given to --manifests is one ERROR: line that says to use --overlay."""
     proc = run_static(REPO, "--manifests", "overlays/dev/kustomization.yaml")

@@ -94,6 +94,10 @@ def _load(config: pytest.Config, kind: str, path: Path) -> Bundle:
         if path.is_file() and _kustomization_given_as_manifests(path):
             raise InputError(f"{path} is a kustomization, not rendered manifests: use --overlay {path.parent} "
                              f"(or render it first: kubectl kustomize {path.parent})") from None
+        if path.name in KUSTOMIZATION_NAMES:
+            # Named so, but not here (nox runs from the repository's root): still a kustomization.
+            raise InputError(f"--manifests takes rendered manifests, not a {path.name}: use --overlay DIR, the "
+                             "directory that holds it (for example --overlay overlays/dev)") from None
         raise
 
 

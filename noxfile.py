@@ -7,9 +7,11 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import NoReturn
 
 import nox
 import nox.command
+from nox.logger import logger
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -44,6 +46,18 @@ def _pytest(session: nox.Session, *args: str) -> None:
     session.run("python", "-m", "pytest", *args, *session.posargs)
 
 
+def _exit(code: int, message: str) -> NoReturn:
+    """End the nox run with `code`, the exit status the README documents for this session.
+
+    nox turns every failed session into exit 1, session.error included. A session that raises
+    SystemExit is not caught by nox (it catches Exception only), so nox's own exit status becomes
+    `code`. Sessions queued after this one in the same nox run do not run, and nox prints no summary
+    for the run, hence the line logged here.
+    """
+    logger.error(message)
+    raise SystemExit(code)
+
+
 def _schemas(session: nox.Session) -> None:
     session.run("python", "-m", "conformance.downloads", "schemas", silent=True)
 
@@ -63,7 +77,13 @@ def static(session: nox.Session) -> None:
     _install(session, "static")
     _schemas(session)
     _compile(session)
-    _pytest(session, "conformance/checks", "-m", "static", "--run-name", "static")
+    try:
+        _pytest(session, "conformance/checks", "-m", "static", "--run-name", "static")
+    except nox.command.CommandFailed as exc:
+        # pytest's usage error: bad input (the plugin's one `ERROR:` line) or a misspelt option.
+        if exc.return_code == 4:
+            _exit(4, "Session static: bad input, see the ERROR: line above (exit 4)")
+        raise
 
 
 def _go_available() -> bool:
@@ -134,29 +154,36 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "conformance.static.bench", "--checkov", str(checkov), *session.posargs)
 
 
-# `python -m conformance.report` exits with its verdict: 0 PASS (a static-only PASS too, or an
-# INCOMPLETE accepted with --accept-incomplete), 1 FAIL, 3 INCOMPLETE; 2 is bad input, never a verdict.
+# `python -m conformance.report` exits with its verdict: 0 PASS at the level required (or an INCOMPLETE
+# accepted with --accept-incomplete), 1 FAIL, 3 INCOMPLETE, 4 a PASS short of the level required (say,
+# no fault catalogue for a sign-off); 2 is bad input, never a verdict.
 _REPORT_VERDICTS = {1: "FAIL", 3: "INCOMPLETE", 4: "a PASS short of the level required"}
+_REPORT_BAD_INPUT = 2
 
 
 def _report(session: nox.Session, *args: str) -> int:
-    """Build the report and return its exit code; bad input ends the session (the report printed why)."""
+    """Build the report and return its exit code: a verdict, or 2 when no report was written."""
     try:
         session.run("python", "-m", "conformance.report", *args)
     except nox.command.CommandFailed as exc:
         if exc.return_code not in _REPORT_VERDICTS:
-            session.error("no report was written: see the `error:` line above")
+            session.warn("no report was written: see the `error:` line above")
+            return _REPORT_BAD_INPUT
         return exc.return_code
     return 0
 
 
-@nox.session(default=False, venv_backend="none")
+# The report is the standard library only, so its venv stays empty: it exists so that `python` is the
+# interpreter nox runs on, even where the system has no `python` (stock Debian and Ubuntu).
+@nox.session(default=False)
 def report(session: nox.Session) -> None:
-    """Build report.html, report.md and report.json from -- --report-dir DIR; fails unless the verdict passes."""
+    """Build report.html, report.md and report.json from -- --report-dir DIR; exits with the verdict (README)."""
     code = _report(session, *session.posargs)
+    if code == _REPORT_BAD_INPUT:
+        _exit(code, "Session report: bad input, no report was written (exit 2)")
     if code:
-        session.error(f"the report's verdict is {_REPORT_VERDICTS[code]}: see the reasons under it in report.html"
-                      + ("; `-- --accept-incomplete` accepts INCOMPLETE" if code == 3 else ""))
+        _exit(code, f"Session report: the verdict is {_REPORT_VERDICTS[code]} (exit {code}): see the reasons "
+                    "under it in report.html" + ("; `-- --accept-incomplete` accepts INCOMPLETE" if code == 3 else ""))
 
 
 def _report_dir(posargs: list[str]) -> str:
@@ -175,9 +202,8 @@ def _conformance(session: nox.Session, *extra: str) -> None:
     session.posargs[:] = [a for a in session.posargs if a != "--accept-incomplete"]
     _install(session, "live")
     _schemas(session)
-    if shutil.which("docker") is None and "--target" not in session.posargs:
-        session.error("Docker is not installed: install docker.io (the build path starts its own dockerd) "
-                      "or use `nox -s static`")
+    # No Docker check here: the build path installs docker.io and starts its own dockerd (as root), and
+    # the pull path's preflight says in one line what is missing; a check here refused both.
     args = ["conformance/checks", "-m", "static or live", "--run-name", "conformance", *extra, *session.posargs]
     failed = None
     try:
@@ -189,6 +215,8 @@ def _conformance(session: nox.Session, *extra: str) -> None:
     code = _report(session, "--report-dir", report_dir, *(["--accept-incomplete"] if accept else []))
     if failed is not None:
         session.error(f"conformance failed (pytest {failed.reason}); the report is {report_dir}/report.html")
+    if code == _REPORT_BAD_INPUT:
+        session.error("no report was written: see the `error:` line above")
     if code:
         session.error(f"pytest passed but the report's verdict is {_REPORT_VERDICTS[code]} (for example a matrix "
                       f"cell not probed, or a check skipped): see {report_dir}/report.html")
@@ -270,8 +298,11 @@ def signoff(session: nox.Session) -> None:
     except nox.command.CommandFailed as exc:
         failed = failed or exc
     code = _report(session, "--report-dir", str(report_dir), "--require", "signoff")
-    if code or failed is not None:
-        session.error(f"no sign-off: see {report_dir}/report.html")
+    if code:
+        _exit(code, f"Session signoff: no sign-off, the verdict is {_REPORT_VERDICTS.get(code, 'bad input')} "
+                    f"(exit {code}): see {report_dir}/report.html")
+    if failed is not None:
+        session.error(f"no sign-off: {failed.reason}; see {report_dir}/report.html")
 
 
 @nox.session(default=False)

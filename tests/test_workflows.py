@@ -34,17 +34,20 @@ VERSIONS = REPO / "fixtures" / "versions.yaml"
 GO_VERSION_FILE = REPO / ".go-version"
 FILES = ("ci.yml", "nightly.yml", "release.yml")
 
-# Every action the workflows use, at one commit each, with the release it is. No forge could be
-# reached when they were pinned: each SHA is the one several unrelated public workflows pin with
-# the same release comment. Confirm a bump with `git ls-remote https://github.com/OWNER/REPO TAG`.
+# Every action the workflows use, at one commit each, with the release it is: the release's tag as
+# the action's own repository has it (all on Node 24). Confirm a bump with
+# `git ls-remote https://github.com/OWNER/REPO TAG`.
+_CACHE = ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5")
 ACTIONS = {
-    "actions/checkout": ("08c6903cd8c0fde910a37f88322edcfb5dd907a8", "v5.0.0"),
-    "actions/setup-python": ("e797f83bcb11b83ae66e0230d6156d7c80228e7c", "v6.0.0"),
-    "actions/setup-go": ("44694675825211faa026b3c33043df3e48a5fa00", "v6.0.0"),
-    "actions/cache": ("0057852bfaa89a56745cba8c7296529d2fc39830", "v4.3.0"),
-    "actions/upload-artifact": ("330a01c490aca151604b8cf639adc76d48f6c5d4", "v5.0.0"),
-    "actions/download-artifact": ("634f93cb2916e3fdff6788551b99b062d0335ce0", "v5.0.0"),
-    "mikepenz/action-junit-report": ("3585e9575db828022551b4231f165eb59a0e74e3", "v5.6.2"),
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/setup-go": ("b7ad1dad31e06c5925ef5d2fc7ad053ef454303e", "v7.0.0"),
+    "actions/cache/restore": _CACHE,
+    "actions/cache/save": _CACHE,
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    "mikepenz/action-junit-report": ("d9f48fc87bc235f7e214acf696ca5abc0a986f16", "v6.4.2"),
+    "github/codeql-action/upload-sarif": ("8aad20d150bbac5944a9f9d289da16a4b0d87c1e", "v4.36.2"),
 }
 USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<ref>\S+)(?:\s+#\s*(?P<tag>\S+))?\s*$")
 # A pull request from a fork: its token cannot write checks.
@@ -277,7 +280,7 @@ def test_jobs_that_build_set_up_go_and_cache_go_uv_and_the_built_tools(name, job
     """Go from .go-version; module and build caches, uv's cache and the suite's tools, keyed on their inputs."""
     steps = job["steps"]
     assert any(_uses(s, "actions/setup-go") and s.get("id") == "go" for s in steps), f"{name}:{job_id}: no setup-go"
-    caches = {s["with"]["path"].split()[0]: s["with"] for s in steps if _uses(s, "actions/cache")}
+    caches = {s["with"]["path"].split()[0]: s["with"] for s in steps if _uses(s, "actions/cache/restore")}
     assert set(caches) == {"~/go/pkg/mod", "~/.cache/uv", SUITE_CACHE}, f"{name}:{job_id}: caches {sorted(caches)}"
     go, uv, suite = caches["~/go/pkg/mod"], caches["~/.cache/uv"], caches[SUITE_CACHE]
     assert "~/.cache/go-build" in go["path"].split()
@@ -290,9 +293,44 @@ def test_jobs_that_build_set_up_go_and_cache_go_uv_and_the_built_tools(name, job
     assert suite["key"].startswith(suite["restore-keys"])
     # A cluster's kubeconfig and the private dockerd's data never travel between runs.
     assert {f"!{SUITE_CACHE}/clusters", f"!{SUITE_CACHE}/docker"} <= set(suite["path"].split())
-    first_cache = min(i for i, s in enumerate(steps) if _uses(s, "actions/cache"))
+    first_cache = min(i for i, s in enumerate(steps) if _uses(s, "actions/cache/restore"))
     first_build = min(i for i, s in enumerate(steps) if re.search(r"\bnox\b|\bgo\b|\.ci/run", s.get("run", "")))
     assert first_cache < first_build, f"{name}:{job_id}: the caches are restored after the build started"
+
+
+@pytest.mark.parametrize(("name", "job_id", "job"), [j for j in _jobs() if _builds(j[2])],
+                         ids=[f"{n}:{j}" for n, j, job in _jobs() if _builds(job)])
+def test_every_restored_cache_is_saved_whatever_the_outcome(name, job_id, job):
+    """Each restore has a save of the same paths under its primary key, run on failure too, before the cluster goes."""
+    steps = job["steps"]
+    restores = {s["id"]: s for s in steps if _uses(s, "actions/cache/restore")}
+    saves = [s for s in steps if _uses(s, "actions/cache/save")]
+    assert len(saves) == len(restores) == 3, f"{name}:{job_id}"
+    for save in saves:
+        step_id = re.search(r"steps\.([\w-]+)\.outputs\.cache-primary-key", save["with"]["key"]).group(1)
+        assert save["with"]["path"] == restores[step_id]["with"]["path"], f"{name}:{job_id}: {step_id}"
+        assert save["if"].startswith("always()"), f"{name}:{job_id}: {step_id} is not saved when the job fails"
+        assert f"steps.{step_id}.outputs.cache-hit != 'true'" in save["if"]
+    assert min(steps.index(s) for s in saves) > max(steps.index(s) for s in restores.values())
+
+
+def test_cache_keys_belong_to_one_workflow_and_job():
+    """No two jobs share a key prefix: each cache holds what its own job builds."""
+    prefixes: dict[str, str] = {}
+    for name, job_id, job in _jobs():
+        for step in job["steps"]:
+            if _uses(step, "actions/cache/restore"):
+                prefix = step["with"]["restore-keys"]
+                assert step["with"]["key"].startswith(prefix)
+                owner = prefixes.setdefault(prefix, f"{name}:{job_id}")
+                assert owner == f"{name}:{job_id}", f"{name}:{job_id} shares cache key {prefix!r} with {owner}"
+    matrix_keys = [p for p, owner in prefixes.items() if owner == "nightly.yml:conformance"]
+    # A matrix cell's prefix carries its Kubernetes minor and Istio release.
+    cell = _load("nightly.yml")["jobs"]["conformance"]["env"]["CACHE_PREFIX"]
+    assert "matrix.kubernetes" in cell
+    assert "matrix.istio" in cell
+    assert matrix_keys
+    assert all(p.startswith("${{ env.CACHE_PREFIX }}-") for p in matrix_keys), matrix_keys
 
 
 @pytest.mark.parametrize(("name", "job_id", "job"), [j for j in _jobs() if _builds(j[2])],
@@ -323,7 +361,7 @@ def _report_jobs() -> list[tuple[str, str, dict]]:
 
 @pytest.mark.parametrize(("name", "job_id", "job"), _report_jobs(), ids=[f"{n}:{j}" for n, j, _ in _report_jobs()])
 def test_report_steps_fail_on_a_bad_verdict_and_the_artifacts_still_upload(name, job_id, job):
-    """`nox -s report` exits 1 on FAIL, 3 on INCOMPLETE: its step fails the job, the summary and upload follow."""
+    """`nox -s report` exits 1 FAIL, 2 no report, 3 INCOMPLETE: the step fails the job; summary and upload follow."""
     steps = job["steps"]
     report = [i for i, s in enumerate(steps) if ["report"] in _sessions_of([s])]
     for i in report:
@@ -331,6 +369,11 @@ def test_report_steps_fail_on_a_bad_verdict_and_the_artifacts_still_upload(name,
         assert "continue-on-error" not in steps[i], f"{name}:{job_id}: a FAIL verdict would not fail the job"
         assert "|| true" not in steps[i]["run"]
         assert "accept-incomplete" not in steps[i]["run"]
+        # The step ends with nox's own code, and says which documented one it was.
+        assert 'exit "$code"' in steps[i]["run"]
+        for code, meaning in (("1", "FAIL"), ("2", "no report"), ("3", "INCOMPLETE")):
+            assert re.search(rf"^\s*{code}\) echo \"::error::[^\n]*{meaning}", steps[i]["run"], re.M), (
+                f"{name}:{job_id}: exit {code} ({meaning}) not named")
     summary = [i for i, s in enumerate(steps) if "GITHUB_STEP_SUMMARY" in s.get("run", "")]
     assert summary
     assert all(steps[i].get("if") == "always()" and i > report[-1] for i in summary)
@@ -343,8 +386,27 @@ def test_report_steps_fail_on_a_bad_verdict_and_the_artifacts_still_upload(name,
 
 # --- ci.yml ---------------------------------------------------------------------------------------------
 
+def test_ci_runs_once_per_pull_request():
+    """pull_request for every PR (forks too), push only on main: a same-repository PR is not run twice."""
+    triggers = _load("ci.yml")["on"]
+    assert triggers["push"] == {"branches": ["main"]}
+    assert triggers["pull_request"] is None
+
+
+def test_ci_uploads_the_static_sarif():
+    """static.sarif goes to code scanning after .ci/run, whatever the verdict, with the permission it needs."""
+    job = _load("ci.yml")["jobs"]["offline"]
+    upload = [s for s in job["steps"] if _uses(s, "github/codeql-action/upload-sarif")]
+    assert len(upload) == 1
+    assert upload[0]["with"]["sarif_file"].replace("${{ env.REPORT_DIR }}", "build/reports") == \
+        "build/reports/static.sarif"
+    assert upload[0]["if"].startswith("${{ !cancelled()")
+    assert upload[0]["continue-on-error"] == FROM_FORK
+    assert job["permissions"]["security-events"] == "write"
+
+
 def test_ci_runs_the_readme_test_command():
-    """ci.yml runs .ci/run, which is the README's `bash scripts/setup && nox`, on every push and PR."""
+    """ci.yml runs .ci/run, which is the README's `bash scripts/setup && nox`, on pushes to main and every PR."""
     workflow = _load("ci.yml")
     assert set(workflow["on"]) == {"push", "pull_request"}
     assert [s["run"] for s in _steps(workflow) if ".ci/run" in s.get("run", "")] == ["bash .ci/run"]
@@ -554,13 +616,13 @@ def test_faults_job_uploads_faults_json_whatever_happened():
     assert written.parent == uploaded
 
 
-def test_faults_job_runs_the_cluster_only_unit_tests():
-    """tests/test_istio_waits.py, which the unit tier may skip, runs here against the kept cluster."""
-    step = next(s for s in _faults_job()["steps"] if "test_istio_waits.py" in s.get("run", ""))
-    assert nox_calls(step["run"]) == [(["tests"], ["tests/test_istio_waits.py"])]
-    assert "CORTEX_KUBECONFIG=" in step["run"]
-    assert "clusters/cortex-conformance/kubeconfig" in step["run"]
-    assert step["env"]["CORTEX_KUBE_CONTEXT"] == "kind-cortex-conformance"
+def test_cluster_only_unit_tests_run_once_in_the_cluster_session():
+    """tests/test_istio_waits.py, which the unit tier may skip, runs in `nox -s cluster` and in no workflow step."""
+    cluster = next(node for node in ast.parse(NOXFILE.read_text()).body
+                   if isinstance(node, ast.FunctionDef) and node.name == "cluster")
+    assert "tests/test_istio_waits.py" in ast.unparse(cluster)
+    assert ["cluster"] in _sessions_of(_faults_job()["steps"])
+    assert not [s for name in FILES for s in _steps(_load(name)) if "test_istio_waits" in s.get("run", "")]
     expected = yaml.safe_load((REPO / "tests" / "expected_skips.yaml").read_text())["skips"]
     assert any(fnmatch.fnmatch("tests/test_istio_waits.py::test_x", e["test"]) for e in expected)
 

@@ -4,7 +4,8 @@
 - inputs: what is checked (overlays, rendered files) and the `bundle` parametrization;
 - order: every check names a known control and a tier; static first, disruptive live checks last;
 - results: each check's outcome, message and evidence, written to results-<run>.json;
-- summary: the per-control lines at the end of the run.
+- summary: the per-control lines at the end of the run;
+- sarif: a failing static check's gaps at their source lines, in its message, its result and static.sarif.
 
 Checks import `holds` from here to fail with their gaps.
 """
@@ -21,6 +22,9 @@ from conformance.plugin.results import (
     run_state,
 )
 from conformance.plugin.summary import pytest_terminal_summary
+
+# A plugin of its own: it wraps the same report hook as results, around it.
+pytest_plugins = ["conformance.plugin.sarif"]
 
 __all__ = [
     "evidence",

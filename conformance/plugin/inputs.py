@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conformance import fixtures, progress
-from conformance.errors import ConformanceError
+from conformance.errors import ConformanceError, InputError
 from conformance.paths import CHECKS, OVERLAYS, REPO
 from conformance.plugin.state import STATE, control_of
 from conformance.static.manifests import Bundle, Loading, discover_overlays, load_file, load_overlay
@@ -70,9 +70,38 @@ class _Terminal:
         return self.writer.hasmarkup
 
 
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def _kustomization_given_as_manifests(path: Path) -> bool:
+    """A kustomization file named where rendered manifests belong (its name, or its kind, says so)."""
+    if path.name in KUSTOMIZATION_NAMES:
+        return True
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False
+    return "kustomize.config.k8s.io/" in head and "kind: Kustomization" in head
+
+
 def _load(config: pytest.Config, kind: str, path: Path) -> Bundle:
     if kind != "file":
         return load_overlay(path)
+    # Asked only when a file fails to load, so a good input pays nothing for it.
+    try:
+        return _load_file(config, path)
+    except ConformanceError:
+        if path.is_file() and _kustomization_given_as_manifests(path):
+            raise InputError(f"{path} is a kustomization, not rendered manifests: use --overlay {path.parent} "
+                             f"(or render it first: kubectl kustomize {path.parent})") from None
+        if path.name in KUSTOMIZATION_NAMES:
+            # Named so, but not here (nox runs from the repository's root): still a kustomization.
+            raise InputError(f"--manifests takes rendered manifests, not a {path.name}: use --overlay DIR, the "
+                             "directory that holds it (for example --overlay overlays/dev)") from None
+        raise
+
+
+def _load_file(config: pytest.Config, path: Path) -> Bundle:
     size = path.stat().st_size if path.is_file() else 0
     if size < LARGE_INPUT:
         return load_file(path)

@@ -9,6 +9,7 @@ unfolded list stays in the results file, so nothing is lost to the report or to 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 OBJECT_REF = re.compile(r"^([A-Z][A-Za-z0-9]*) (?:([a-z0-9.-]+)/)?([a-z0-9][a-z0-9.-]*)(?=[ :])")
 # Up to this many gaps alike are listed in full; a longer run is folded.
@@ -28,8 +29,15 @@ def _shape(gap: str) -> tuple[str, str, str] | None:
     return kind, rest, f"{namespace}/{name}" if namespace else name
 
 
-def fold(gaps: list[str]) -> list[str]:
-    """The gaps in their order, each run of gaps alike but for the object folded into one line more."""
+def fold(gaps: list[str], where: Callable[[str], object] | None = None) -> list[str]:
+    """The gaps in their order, each run of gaps alike but for the object folded into one line more.
+
+    `where`, when given, names the source line of a gap (conformance.static.origins); it is asked only
+    for the gaps shown in full and appended to them as `  [base/deployment.yaml:158]`.
+    """
+    if where is not None:
+        full = set(gaps)
+        return [f"{line}  [{where(line)}]" if line in full else line for line in fold(gaps)]
     groups: dict[object, list[int]] = {}
     shapes = [_shape(gap) for gap in gaps]
     for index, (gap, shape) in enumerate(zip(gaps, shapes, strict=True)):

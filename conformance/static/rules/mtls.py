@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.static import mesh
+from conformance.static import closed_world, mesh
 from conformance.static.manifests import Bundle
 from conformance.static.rules import WORKLOADS, kinds, rule
 
@@ -111,5 +111,6 @@ def no_tls_downgrade(bundle: Bundle) -> list[str]:
 
 @rule("MTLS-03", WORKLOADS)
 def sidecar_injected(bundle: Bundle) -> list[str]:
+    served = frozenset(closed_world.expectations()["mesh"]["served_revisions"])
     return [f"{pod.owner.ref}: no sidecar: {reason}" for pod in bundle.pods
-            if (reason := mesh.injection(bundle, pod)) is not None]
+            if (reason := mesh.injection(bundle, pod, served)) is not None]

@@ -10,7 +10,8 @@ harmless additions. Templates are data; this module only matches them:
   (an ALLOW rule without `from`);
 - `~` is anything, below it too; `$others: ~` in a map opens it to keys it does not name;
 - a list's template items are alternatives: each item must fit one (an item whose `name` one of them
-  names must fit that one); fewer items than the template are fine, an empty template list allows none;
+  names must fit that one); fewer items than the template are fine, an empty template list allows none,
+  and a list starting with "$optional" may be absent;
 - a scalar is compared exactly; `{$in: [...]}`, `{$range: {min, max}}` and `{$words: [...]}` (each word of a
   comma or space separated value one of these) compare values the expectations name more loosely;
   `{$each: template}` holds every value of a map whose keys are data (port numbers); `{$ref: file.key}`
@@ -37,6 +38,8 @@ from conformance.static.manifests import Bundle, K8sObject
 
 EXPECTATIONS_FILE = "fixtures/expectations/closed_world.yaml"
 _MATCHERS = ("$in", "$range", "$words", "$each")
+# First item of a list template that may be absent (a list is otherwise required, like `from` in a rule).
+OPTIONAL = "$optional"
 _WORD = re.compile(r"[,\s]+")
 # Istio kinds another namespace exports to every namespace unless its exportTo says otherwise.
 EXPORTED_KINDS = ("ServiceEntry", "VirtualService", "DestinationRule")
@@ -150,7 +153,8 @@ def _dict(value: Any, template: dict[str, Any], path: str) -> list[Finding]:
     for key, expected in template.items():
         # A named value is required (a missing constraint widens); a looser matcher ($in, $range...)
         # compares a value only where one is set, for fields whose default is as strict.
-        optional = expected is None or expected == [] or (isinstance(expected, dict) and (
+        optional = expected is None or (isinstance(expected, list) and expected[:1] in ([], [OPTIONAL])) or (
+            isinstance(expected, dict) and (
             expected.get("$optional") or any(m in expected for m in _MATCHERS)))
         optional = optional or (metadata and key in ("labels", "annotations"))
         if key not in value and not optional and not str(key).startswith("$"):
@@ -167,6 +171,7 @@ def _item_path(path: str, index: int, item: Any) -> str:
 def _list(value: Any, template: list[Any], path: str) -> list[Finding]:
     if not isinstance(value, list):
         return [Finding("value", f"{path} is {_shown(value)}, where the expectations name a list")]
+    template = [t for t in template if t != OPTIONAL]
     gaps: list[Finding] = []
     for index, item in enumerate(value):
         where = _item_path(path, index, item)

@@ -111,8 +111,10 @@ def metrics_for_prometheus_only(bundle: Bundle) -> list[str]:
                     continue
                 sources = [f.get("source") or {} for f in ap_rule.get("from") or []]
                 principals = {p for s in sources for p in s.get("principals") or []}
-                others = {k for s in sources for k, v in s.items() if v and k != "principals"}
-                if not sources or others or principals != {spec["prometheus_principal"]}:
+                # Sources are OR-ed and a source's fields AND-ed: each source must name only Prometheus;
+                # what else it requires (a namespace, an address) only narrows it further.
+                wanted = {spec["prometheus_principal"]}
+                if not sources or any(set(s.get("principals") or []) != wanted for s in sources):
                     shown = ", ".join(sorted(principals)) or "any source"
                     gaps.append(f"{ap.ref} rules[{i}]: admits {shown} to {spec['path']} on port {spec['port']}, not "
                                 f"only {spec['prometheus_principal']}")

@@ -236,6 +236,64 @@ def _sidecar(obj: K8sObject) -> Iterator[str]:
         yield "outboundTrafficPolicy.egressProxy is refused unless mode is ALLOW_ANY"
 
 
+_HTTP_OR_TLS = frozenset({"HTTP", "HTTP2", "HTTPS", "GRPC", "GRPC-WEB", "TLS"})
+
+
+@_kind("ServiceEntry")
+def _service_entry(obj: K8sObject) -> Iterator[str]:
+    spec = obj.spec
+    hosts = [str(h) for h in spec.get("hosts") or []]
+    resolution = spec.get("resolution") or "NONE"
+    endpoints = spec.get("endpoints") or []
+    if not hosts:
+        yield "a ServiceEntry needs at least one host"
+    if "*" in hosts:
+        yield "host * is refused in a ServiceEntry"
+    if spec.get("workloadSelector") and endpoints:
+        yield "only one of workloadSelector and endpoints may be set"
+    if any("/" in str(a) for a in spec.get("addresses") or []) and resolution not in ("NONE", "STATIC"):
+        yield f"CIDR addresses are allowed only with resolution NONE or STATIC, not {resolution}"
+    names, numbers = set(), set()
+    for port in spec.get("ports") or []:
+        port = port or {}
+        name, number = port.get("name"), port.get("number")
+        if name in names:
+            yield f"port name {name} is defined twice"
+        if number in numbers:
+            yield f"port {number} is defined twice"
+        names.add(name)
+        numbers.add(number)
+        if isinstance(name, str) and names.dns_label(name) is not None:
+            yield f"port name {name!r} is not a DNS-1123 label"
+    if resolution == "NONE" and endpoints:
+        yield "resolution NONE takes no endpoints"
+    if resolution in ("DNS", "DNS_ROUND_ROBIN") and not endpoints and any(h.startswith("*") for h in hosts):
+        yield f"resolution {resolution} without endpoints needs fully qualified hosts, not wildcards"
+    if resolution != "NONE" and len(hosts) > 1 and any(
+            str((p or {}).get("protocol", "")).upper() not in _HTTP_OR_TLS for p in spec.get("ports") or []):
+        yield "several hosts with a port that is neither HTTP nor TLS need resolution NONE"
+
+
+@_kind("Telemetry")
+def _telemetry(obj: K8sObject) -> Iterator[str]:
+    spec = obj.spec
+    yield from _selector((spec.get("selector") or {}).get("matchLabels"), "selector.matchLabels")
+    for section in ("tracing", "accessLogging", "metrics"):
+        for i, entry in enumerate(spec.get(section) or []):
+            if any(not (p or {}).get("name") for p in (entry or {}).get("providers") or []):
+                yield f"{section}[{i}].providers has a provider without a name"
+    for i, entry in enumerate(spec.get("tracing") or []):
+        entry = entry or {}
+        rate = entry.get("randomSamplingPercentage")
+        if isinstance(rate, int | float) and not 0 <= rate <= 100:
+            yield f"tracing[{i}].randomSamplingPercentage {rate} is outside 0-100"
+        for name, tag in (entry.get("customTags") or {}).items():
+            tag = tag or {}
+            for kind, key in (("literal", "value"), ("header", "name"), ("environment", "name")):
+                if kind in tag and not (tag[kind] or {}).get(key):
+                    yield f"tracing[{i}].customTags[{name}].{kind}.{key} may not be empty"
+
+
 @_kind("Gateway")
 def _gateway(obj: K8sObject) -> Iterator[str]:
     if obj.group != "networking.istio.io":

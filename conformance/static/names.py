@@ -26,31 +26,26 @@ _LABEL_1035_KINDS = frozenset({"Service"})
 _PATH_SEGMENT_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 
 
+def _held_to(value: str, pattern: re.Pattern[str], longest: int, what: str) -> str | None:
+    if len(value) > longest:
+        return f"is longer than {longest} characters"
+    return None if pattern.fullmatch(value) else f"is not {what}"
+
+
 def dns_label(value: str) -> str | None:
     """Why `value` is not a DNS-1123 label, or None."""
-    if len(value) > LABEL_MAX:
-        return f"is longer than {LABEL_MAX} characters"
-    if not _LABEL.fullmatch(value):
-        return "is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending alphanumeric)"
-    return None
+    return _held_to(value, _LABEL, LABEL_MAX, "a DNS-1123 label (lower-case letters, digits and '-', starting and "
+                                              "ending alphanumeric)")
 
 
 def dns_1035_label(value: str) -> str | None:
-    if len(value) > LABEL_MAX:
-        return f"is longer than {LABEL_MAX} characters"
-    if not _LABEL_1035.fullmatch(value):
-        return ("is not a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending "
-                "alphanumeric)")
-    return None
+    return _held_to(value, _LABEL_1035, LABEL_MAX, "a DNS-1035 label (lower-case letters, digits and '-', starting "
+                                                   "with a letter and ending alphanumeric)")
 
 
 def dns_subdomain(value: str) -> str | None:
-    if len(value) > SUBDOMAIN_MAX:
-        return f"is longer than {SUBDOMAIN_MAX} characters"
-    if not _SUBDOMAIN.fullmatch(value):
-        return ("is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', each part starting and "
-                "ending alphanumeric)")
-    return None
+    return _held_to(value, _SUBDOMAIN, SUBDOMAIN_MAX, "a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', "
+                                                      "each part starting and ending alphanumeric)")
 
 
 def path_segment(value: str) -> str | None:

@@ -98,34 +98,31 @@ def _custom(spec: dict[str, Any]) -> Iterator[str]:
                 yield f"rules[{i}].when key {key} is not supported with action CUSTOM"
 
 
+def _clauses(ap_rule: dict[str, Any], where: str, side: str, inner: str, fields: tuple[str, ...],
+             anything: str) -> Iterator[str]:
+    """A rule's `from` (sources) or `to` (operations): present means not empty, each clause not empty."""
+    if side in ap_rule and not ap_rule[side]:
+        yield f"{where}.{side} is empty (leave it out to match {anything})"
+    for j, item in enumerate(ap_rule.get(side) or []):
+        clause = (item or {}).get(inner)
+        at = f"{where}.{side}[{j}]"
+        if clause is None:
+            yield f"{at} has no {inner}"
+        elif not any(clause.get(f) for f in fields):
+            yield f"{at}.{inner} is empty"
+        else:
+            for field in fields:
+                yield from _empty_values(clause.get(field), f"{at}.{inner}.{field}")
+                if field in ("ports", "notPorts"):
+                    yield from _port_values(clause.get(field), f"{at}.{inner}.{field}")
+
+
 def _ap_rule(ap_rule: Any, i: int) -> Iterator[str]:
     if not isinstance(ap_rule, dict):
         yield f"rules[{i}] is null"
         return
-    if "from" in ap_rule and not ap_rule["from"]:
-        yield f"rules[{i}].from is empty (leave it out to match any source)"
-    for j, item in enumerate(ap_rule.get("from") or []):
-        source = (item or {}).get("source")
-        if source is None:
-            yield f"rules[{i}].from[{j}] has no source"
-        elif not any(source.get(f) for f in _SOURCE_FIELDS):
-            yield f"rules[{i}].from[{j}].source is empty"
-        else:
-            for field in _SOURCE_FIELDS:
-                yield from _empty_values(source.get(field), f"rules[{i}].from[{j}].source.{field}")
-    if "to" in ap_rule and not ap_rule["to"]:
-        yield f"rules[{i}].to is empty (leave it out to match any operation)"
-    for j, item in enumerate(ap_rule.get("to") or []):
-        operation = (item or {}).get("operation")
-        if operation is None:
-            yield f"rules[{i}].to[{j}] has no operation"
-        elif not any(operation.get(f) for f in _OPERATION_FIELDS):
-            yield f"rules[{i}].to[{j}].operation is empty"
-        else:
-            for field in _OPERATION_FIELDS:
-                yield from _empty_values(operation.get(field), f"rules[{i}].to[{j}].operation.{field}")
-            for field in ("ports", "notPorts"):
-                yield from _port_values(operation.get(field), f"rules[{i}].to[{j}].operation.{field}")
+    yield from _clauses(ap_rule, f"rules[{i}]", "from", "source", _SOURCE_FIELDS, "any source")
+    yield from _clauses(ap_rule, f"rules[{i}]", "to", "operation", _OPERATION_FIELDS, "any operation")
     for condition in ap_rule.get("when") or []:
         key = (condition or {}).get("key")
         if not key:
@@ -253,16 +250,16 @@ def _service_entry(obj: K8sObject) -> Iterator[str]:
         yield "only one of workloadSelector and endpoints may be set"
     if any("/" in str(a) for a in spec.get("addresses") or []) and resolution not in ("NONE", "STATIC"):
         yield f"CIDR addresses are allowed only with resolution NONE or STATIC, not {resolution}"
-    names, numbers = set(), set()
+    seen_names, seen_numbers = set(), set()
     for port in spec.get("ports") or []:
         port = port or {}
         name, number = port.get("name"), port.get("number")
-        if name in names:
+        if name in seen_names:
             yield f"port name {name} is defined twice"
-        if number in numbers:
+        if number in seen_numbers:
             yield f"port {number} is defined twice"
-        names.add(name)
-        numbers.add(number)
+        seen_names.add(name)
+        seen_numbers.add(number)
         if isinstance(name, str) and names.dns_label(name) is not None:
             yield f"port name {name!r} is not a DNS-1123 label"
     if resolution == "NONE" and endpoints:

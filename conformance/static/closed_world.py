@@ -1,9 +1,9 @@
 """The closed world: what fixtures/expectations/closed_world.yaml does not name is a finding.
 
-Every object of a governed namespace (and every object in the mesh's root namespace, every cluster-scoped
-object, and every Istio route, destination or service entry other namespaces export to a governed one) is
-either named in the expectations, with a template its fields must fit, or fits one of the documented
-harmless additions. Templates are data; this module only matches them:
+Every object the bundle ships (in a governed namespace, in the mesh's root namespace, in another team's
+namespace, or cluster-scoped) is either named in the expectations, with a template its fields must fit,
+or fits one of the documented harmless additions; a governed namespace the expectations do not describe
+is one finding. Templates are data; this module only matches them:
 
 - a map is closed: a key the template lacks is a field gap; a key whose template value is set (not `~`,
   an empty list, a matcher below, or a map with `$optional: true`) must be present, since a missing constraint widens
@@ -33,7 +33,6 @@ from functools import cache
 from typing import Any
 
 from conformance import fixtures
-from conformance.static import mesh
 from conformance.static.manifests import Bundle, K8sObject
 
 EXPECTATIONS_FILE = "fixtures/expectations/closed_world.yaml"
@@ -41,8 +40,6 @@ _MATCHERS = ("$in", "$range", "$words", "$each")
 # First item of a list template that may be absent (a list is otherwise required, like `from` in a rule).
 OPTIONAL = "$optional"
 _WORD = re.compile(r"[,\s]+")
-# Istio kinds another namespace exports to every namespace unless its exportTo says otherwise.
-EXPORTED_KINDS = ("ServiceEntry", "VirtualService", "DestinationRule")
 
 
 @dataclass(frozen=True)
@@ -234,15 +231,12 @@ def undescribed(bundle: Bundle) -> list[str]:
     return sorted(governed(bundle) - described_namespaces())
 
 
-def _exported_to(obj: K8sObject, namespaces: set[str]) -> bool:
-    export = obj.spec.get("exportTo") or ["*"]
-    return any(e == "*" or e in namespaces for e in export)
-
-
 def judged(bundle: Bundle) -> list[tuple[K8sObject, str | None]]:
     """The objects the closed world holds, each with the namespace whose expectations apply (None: the
-    cluster-scoped ones). Objects of namespaces the expectations do not describe are left to one gap per
-    namespace."""
+    cluster-scoped ones). That is every object the bundle ships: one it puts into a namespace it does not
+    govern (a RoleBinding in kube-system, a policy in the mesh's root namespace, a route another namespace
+    exports) reaches past its own namespaces, so only a harmless addition may stand there unnamed. Objects
+    of governed namespaces the expectations do not describe are left to one gap per namespace."""
     ruled = governed(bundle)
     described = described_namespaces()
     out = []
@@ -250,12 +244,7 @@ def judged(bundle: Bundle) -> list[tuple[K8sObject, str | None]]:
         namespace = obj.namespace
         if obj.kind == "Namespace" and obj.name in ruled:
             namespace = obj.name  # the namespace object belongs to its own namespace's world
-        if namespace is None:
-            out.append((obj, None))
-        elif namespace in ruled or namespace == mesh.ROOT_NAMESPACE:
-            if namespace in described or namespace == mesh.ROOT_NAMESPACE:
-                out.append((obj, namespace))
-        elif obj.kind in EXPORTED_KINDS and _exported_to(obj, ruled):
+        if namespace is None or namespace not in ruled or namespace in described:
             out.append((obj, namespace))
     return out
 

@@ -261,9 +261,9 @@ def harmless_entries() -> list[dict[str, Any]]:
     return list(expectations()["harmless"])
 
 
-def _harmless_fit(obj: K8sObject, namespace: str | None, ruled: set[str]) -> tuple[dict | None, list[Finding]]:
-    """The harmless addition `obj` is, or None with the nearest entry's gaps (for the message)."""
-    nearest: tuple[dict | None, list[Finding]] = (None, [])
+def _harmless_fit(obj: K8sObject, namespace: str | None, ruled: set[str]) -> tuple[bool, str]:
+    """(whether `obj` is a harmless addition, else why the nearest one of its kind does not fit it)."""
+    nearest: tuple[dict[str, Any], list[Finding]] | None = None
     for entry in harmless_entries():
         if entry["kind"] != obj.kind:
             continue
@@ -271,10 +271,10 @@ def _harmless_fit(obj: K8sObject, namespace: str | None, ruled: set[str]) -> tup
             continue
         gaps = fits(obj, entry.get("template"))
         if not gaps:
-            return entry, []
-        if nearest[0] is None or len(gaps) < len(nearest[1]):
+            return True, ""
+        if nearest is None or len(gaps) < len(nearest[1]):
             nearest = (entry, gaps)
-    return None, nearest[1] if nearest[0] else []
+    return False, f" (nearest, {nearest[0]['id']}: {nearest[1][0].text})" if nearest else ""
 
 
 def findings(bundle: Bundle) -> list[Finding]:
@@ -287,11 +287,10 @@ def findings(bundle: Bundle) -> list[Finding]:
         if is_named:
             found += [Finding(g.sort, f"{obj.ref}: {g.text}") for g in fits(obj, template)]
             continue
-        entry, near = _harmless_fit(obj, namespace, ruled)
-        if entry is not None:
+        harmless, why = _harmless_fit(obj, namespace, ruled)
+        if harmless:
             continue
         where = f"namespace {namespace}" if namespace else "the cluster scope"
-        why = f" (as a harmless addition: {near[0].text})" if near else ""
         found.append(Finding("object", f"{obj.ref}: not an object {EXPECTATIONS_FILE} names for {where}, nor one of "
-                                   f"its harmless additions{why}"))
+                                       f"its harmless additions{why}"))
     return found

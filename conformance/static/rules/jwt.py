@@ -78,6 +78,12 @@ def request_authentication(bundle: Bundle) -> list[str]:
                 gaps.append(f"{where}: fromParams takes tokens from the query string")
             if jwt_rule.get("fromCookies"):
                 gaps.append(f"{where}: fromCookies takes tokens from cookies, open to CSRF")
+            # The token stops at the proxy: passed on, or copied into headers, it reaches the application
+            # and whatever it logs or calls.
+            if jwt_rule.get("forwardOriginalToken"):
+                gaps.append(f"{where}: forwardOriginalToken passes the caller's token on to the workload")
+            if jwt_rule.get("outputPayloadToHeader") or jwt_rule.get("outputClaimToHeaders"):
+                gaps.append(f"{where}: the token's payload or claims are copied into request headers for the workload")
     return gaps
 
 

@@ -35,6 +35,13 @@ def test_no_traffic_copied_out(bundle):
 
 
 @static
+@pytest.mark.control("GW-02")
+def test_retries_only_before_the_request(bundle):
+    """GW-02: a route that lets POST through retries only when the request never reached the application."""
+    holds(gateway.retries_only_before_the_request(bundle))
+
+
+@static
 @pytest.mark.control("GW-03")
 def test_only_through_gateway(bundle):
     """GW-03: no LoadBalancer or NodePort Service, Ingress, Gateway API route, hostPort or hostNetwork."""

@@ -204,9 +204,20 @@ def when_requires_principal(rule: dict[str, Any]) -> bool:
                and c.get("values") for c in rule.get("when") or [])
 
 
+DRY_RUN = "istio.io/dry-run"
+# strconv.ParseBool's true spellings, which istiod accepts for the dry-run annotation.
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+
+
+def dry_run(policy: K8sObject) -> bool:
+    """Whether an AuthorizationPolicy only logs what it would decide (istio.io/dry-run), enforcing nothing."""
+    return str(policy.annotations.get(DRY_RUN, "")) in _TRUE
+
+
 def allow_policies(bundle: Bundle, pod: PodTemplate) -> list[K8sObject]:
+    """The ALLOW policies that apply to `pod` and are enforced (a dry-run policy allows and denies nothing)."""
     return [ap for ap in bundle.of_kind("AuthorizationPolicy")
-            if (ap.spec.get("action") or "ALLOW") == "ALLOW" and applies_to(ap, pod)]
+            if (ap.spec.get("action") or "ALLOW") == "ALLOW" and applies_to(ap, pod) and not dry_run(ap)]
 
 
 def is_allow_all(rule: dict[str, Any]) -> bool:

@@ -110,8 +110,11 @@ def principal_required_on_api(bundle: Bundle) -> list[str]:
         ports = {mesh.target_port(bundle, route, pod) for route in routes}
         policies = mesh.allow_policies(bundle, pod)
         if not policies:
+            dry = [ap.ref for ap in bundle.of_kind("AuthorizationPolicy")
+                   if mesh.dry_run(ap) and mesh.applies_to(ap, pod)]
             gaps.append(f"{pod.owner.ref}: no ALLOW AuthorizationPolicy applies, so requests to {prefix} "
-                        "without a token pass (RequestAuthentication rejects only bad tokens)")
+                        "without a token pass (RequestAuthentication rejects only bad tokens)"
+                        + (f"; {', '.join(dry)} is in dry run ({mesh.DRY_RUN}) and enforces nothing" if dry else ""))
             continue
         issuers = _issuers(bundle, pod)
         for ap in policies:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import weakref
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -277,8 +278,20 @@ def _harmless_fit(obj: K8sObject, namespace: str | None, ruled: set[str]) -> tup
     return False, f" (nearest, {nearest[0]['id']}: {nearest[1][0].text})" if nearest else ""
 
 
+# The three CLOSED rules each ask for the findings of the same bundle: they are worked out once. Weak
+# keys: a mutated copy is a new bundle, and a bundle that is gone takes its findings with it.
+_FOUND: weakref.WeakKeyDictionary[Bundle, list[Finding]] = weakref.WeakKeyDictionary()
+
+
 def findings(bundle: Bundle) -> list[Finding]:
     """Every closed-world finding of the bundle."""
+    found = _FOUND.get(bundle)
+    if found is None:
+        found = _FOUND[bundle] = _findings(bundle)
+    return found
+
+
+def _findings(bundle: Bundle) -> list[Finding]:
     ruled = governed(bundle)
     found = [Finding("object", f"Namespace {ns}: {EXPECTATIONS_FILE} does not describe this namespace, so what it "
                                "holds cannot be told from what it should hold") for ns in undescribed(bundle)]

@@ -34,6 +34,7 @@ FAMILIES = {
     "GW": "Gateway exposure",
     "VAULT": "Secrets from Vault",
     "TEL": "Telemetry",
+    "CLOSED": "Closed world",
 }
 
 _BOTH = (STATIC, LIVE)
@@ -45,6 +46,10 @@ CATALOGUE: tuple[Control, ...] = (
     Control("SCHEMA-02", "SCHEMA", "Istio objects validate strictly against the pinned Istio CRD schemas",
             "Linters skip CRDs; an unknown field in a PeerAuthentication or AuthorizationPolicy is pruned "
             "and the policy means something else.", (STATIC,)),
+    Control("SCHEMA-03", "SCHEMA", "Istio objects pass istiod's own validation, beyond the CRD schemas",
+            "istiod's validating webhook refuses what the CRDs' rules let through (a CUSTOM policy without a "
+            "provider, a dry-run annotation where it means nothing); refused at apply, the object never takes "
+            "effect and the overlay does not deploy as reviewed.", (STATIC,)),
     Control("SEC-01", "SEC", "Every container meets Pod Security Standard restricted",
             "Non-root, no privilege escalation, capabilities dropped, seccomp confined, no host access; "
             "injected sidecars included once admitted.", _BOTH),
@@ -143,6 +148,19 @@ CATALOGUE: tuple[Control, ...] = (
     Control("TEL-04", "TEL", "Prometheus, and only Prometheus, scrapes the merged metrics, mesh metrics included",
             "The merged endpoint shows traffic and internals; any other identity reading it is a leak, and without "
             "the mesh's request metrics the pod's traffic is invisible.", _BOTH),
+    Control("CLOSED-01", "CLOSED", "Each governed namespace holds only the objects the expectations name",
+            "An extra ServiceEntry, Sidecar, EnvoyFilter or policy widens what the pod can reach or who can "
+            "reach it without failing any check that looks for what is expected; only documented harmless "
+            "additions (a ConfigMap, a DENY policy, a stricter duplicate) pass.", (STATIC,)),
+    Control("CLOSED-02", "CLOSED",
+            "Security-relevant objects use only the fields and annotations the expectations name",
+            "A mirror, a CORS rule, a header copied into span tags, a dry-run annotation or a capture exclusion "
+            "is one added field; it is a finding until someone adds it to the expectations on purpose.",
+            (STATIC,)),
+    Control("CLOSED-03", "CLOSED", "Fields whose value the expectations name hold exactly that value",
+            "Sampling rate, retry conditions, JWT token locations, what the metrics endpoint merges, mesh "
+            "capture and injection labels are compared, not just found: any other value is a finding.",
+            (STATIC,)),
 )
 
 BY_ID: dict[str, Control] = {c.id: c for c in CATALOGUE}

@@ -71,3 +71,13 @@ def test_gaps_name_the_object():
     from conformance.static.manifests import load_overlay, OVERLAYS  # noqa: I001
     gaps = RULES[mutation["rule"]](apply(load_overlay(OVERLAYS / "dev"), mutation["patch"]))
     assert gaps == ["Deployment cortex-dev/cortex-api container redis-proxy: readOnlyRootFilesystem is false"]
+
+
+def test_every_harmless_addition_has_a_must_pass_mutation():
+    """Each documented harmless addition of the closed world is proven by a must-pass mutation that adds it."""
+    from conformance.static import closed_world
+
+    must_pass = {m["id"] for m in HARMLESS}
+    missing = [e["id"] for e in closed_world.harmless_entries() if e.get("mutation") not in must_pass]
+    assert missing == [], f"harmless additions without a must_pass mutation in fixtures/mutations.yaml: {missing}"
+    assert all(e.get("why") for e in closed_world.harmless_entries())

@@ -49,7 +49,8 @@ def test_writes_three_files_and_one_summary_line(results_dir):
     """A results directory gets report.html, report.md and report.json, stdout one line, exit 1 on FAIL."""
     proc = _run("--report-dir", str(results_dir))
     assert (proc.returncode, proc.stderr) == (1, "")
-    assert proc.stdout == (f"report: FAIL: 5 failed, 1 error, 3 skipped, 6 not run, 25 passed, 3/4 faults killed "
+    # "not run": the catalogue's controls that the recorded runs of tests/data/report predate.
+    assert proc.stdout == (f"report: FAIL: 5 failed, 1 error, 3 skipped, 10 not run, 25 passed, 3/4 faults killed "
                            f"-> {results_dir / 'report.html'}\n")
     assert sorted(p.name for p in results_dir.glob("report.*")) == ["report.html", "report.json", "report.md"]
 

@@ -47,11 +47,15 @@ def test_holds_folds_the_message_and_keeps_every_gap():
     assert failed.value.gaps == gaps
 
 
-# Rules that look at something besides the workload, and so still pass without it: schemas and the
-# plaintext-secret scan judge every object; the Gateway, DestinationRules, default-deny and the
-# allow-all scan are there; the Services and HPA are there to be judged.
+# Rules that look at something besides the workload, and so still pass without it: schemas, names,
+# istiod's webhook rules, the closed world (a missing object is other rules' finding), the mirror, CORS,
+# retry and telemetry-copy scans and the plaintext-secret scan judge every object; the Gateway,
+# DestinationRules, default-deny and the allow-all scan are there; the Services and HPA are there to be
+# judged.
 PASS_WITHOUT_WORKLOAD = {
-    "validity.kubernetes_schema", "validity.istio_schema", "vault.no_plaintext_secrets",
+    "validity.kubernetes_schema", "validity.istio_schema", "validity.object_names", "webhook.istiod_validation",
+    "closed.objects_named", "closed.fields_named", "closed.values_expected", "vault.no_plaintext_secrets",
+    "gateway.no_traffic_copied_out", "gateway.retries_only_before_the_request", "telemetry.no_credentials_in_telemetry",
     "gateway.gateway_serves_tls_and_redirects", "gateway.routes_match_gateway_and_service",
     "gateway.only_through_gateway", "mtls.no_tls_downgrade", "network.default_deny", "jwt.no_allow_all",
     "scaling.cpu_requests_for_utilisation", "scaling.scale_up_possible", "currency.apis_current",

@@ -28,6 +28,20 @@ def test_routes_match_gateway_and_service(bundle):
 
 
 @static
+@pytest.mark.control("GW-02")
+def test_no_traffic_copied_out(bundle):
+    """GW-02: no route mirrors requests outside the mesh's Services; no CORS admits any origin with credentials."""
+    holds(gateway.no_traffic_copied_out(bundle))
+
+
+@static
+@pytest.mark.control("GW-02")
+def test_retries_only_before_the_request(bundle):
+    """GW-02: a route that lets POST through retries only when the request never reached the application."""
+    holds(gateway.retries_only_before_the_request(bundle))
+
+
+@static
 @pytest.mark.control("GW-03")
 def test_only_through_gateway(bundle):
     """GW-03: no LoadBalancer or NodePort Service, Ingress, Gateway API route, hostPort or hostNetwork."""

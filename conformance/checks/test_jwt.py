@@ -35,6 +35,13 @@ def test_no_allow_all(bundle):
     holds(jwt.no_allow_all(bundle))
 
 
+@static
+@pytest.mark.control("JWT-03")
+def test_allow_rules_name_callers(bundle):
+    """JWT-03: every ALLOW rule reaching a workload names its callers (principal, namespace or token), on any port."""
+    holds(jwt.allow_rules_name_callers(bundle))
+
+
 # --- live: the rejection matrix through the ingress gateway --------------------------------------------
 
 live = pytest.mark.live

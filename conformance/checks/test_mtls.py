@@ -35,6 +35,13 @@ def test_sidecar_injected(bundle):
     holds(mtls.sidecar_injected(bundle))
 
 
+@static
+@pytest.mark.control("MTLS-03")
+def test_outbound_captured(bundle):
+    """MTLS-03: no pod annotation sends all outbound traffic, or every port, around the sidecar."""
+    holds(mtls.outbound_captured(bundle))
+
+
 # --- live ---------------------------------------------------------------------------------------------
 
 live = pytest.mark.live

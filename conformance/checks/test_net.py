@@ -56,6 +56,13 @@ def test_egress_only_where_needed(bundle):
     holds(network.egress_only_where_needed(bundle))
 
 
+@static
+@pytest.mark.control("NET-05")
+def test_mesh_egress_not_widened(bundle):
+    """NET-05: no Sidecar lets the workloads' proxies reach any destination, no ServiceEntry a whole suffix."""
+    holds(network.mesh_egress_not_widened(bundle))
+
+
 # --- live ---------------------------------------------------------------------------------------------
 
 live = pytest.mark.live

@@ -46,6 +46,13 @@ def test_access_logs_without_tokens(bundle):
 
 
 @static
+@pytest.mark.control("TEL-03")
+def test_no_credentials_in_telemetry(bundle):
+    """TEL-03: no Telemetry copies a credential header into span tags or metric labels."""
+    holds(telemetry.no_credentials_in_telemetry(bundle))
+
+
+@static
 @pytest.mark.control("TEL-04")
 def test_metrics_for_prometheus_only(bundle):
     """TEL-04: exporter-merger merges the sidecar's statistics and only Prometheus may read them."""

@@ -138,6 +138,46 @@ def targets_checks(config: pytest.Config) -> bool:
     return False
 
 
+def _wanted_outside(config: pytest.Config, scope: set[str]) -> list[str]:
+    """The selected static controls (all of them without --controls) that lie outside `scope`."""
+    from conformance import controls
+
+    wanted = config.getoption("controls")
+    chosen = [c.id for c in controls.CATALOGUE if controls.STATIC in c.tiers and (
+        not wanted or c.id in wanted.split(",") or c.family in wanted.split(","))]
+    return [c for c in chosen if c not in scope]
+
+
+def uncovered(config: pytest.Config, bundles: list[Bundle]) -> str | None:
+    """Why these inputs cannot be judged as asked, in one line naming the fix, or None.
+
+    An input that inputs.yaml scopes (base/) answers for only some controls; given alone, every other
+    check would be parametrized over nothing. An overlay whose namespaces the closed-world expectations do
+    not describe has nothing to be held to: everything in it would read as unexpected.
+    """
+    from conformance.static import closed_world
+
+    scopes = [_scope(b) for b in bundles]
+    if bundles and all(scope is not None for scope in scopes):
+        union = set().union(*scopes)
+        outside = _wanted_outside(config, union)
+        if outside:
+            names = ", ".join(b.source for b in bundles)
+            return (f"{names} answers only for the controls fixtures/expectations/inputs.yaml lists for it, not for "
+                    f"{', '.join(outside[:4])}{' ...' if len(outside) > 4 else ''}: run `nox -s static` with no "
+                    "--overlay (base is checked beside every overlay), add `--overlay dev`, or pick its controls "
+                    "with --controls")
+    for (kind, _path), bundle, scope in zip(_inputs(config), bundles, scopes, strict=False):
+        if kind != "overlay" or scope is not None:
+            continue
+        missing = closed_world.undescribed(bundle)
+        if missing:
+            return (f"overlay {bundle.source} governs namespace(s) {', '.join(missing)}, which "
+                    f"{closed_world.EXPECTATIONS_FILE} does not describe: list there the objects and fields each may "
+                    "hold, or check another overlay")
+    return None
+
+
 def absent_workload(bundles: list[Bundle]) -> list[str]:
     """One line per input that lacks the workload of fixtures/expectations/workload.yaml."""
     name = fixtures.expectations("workload")["name"]
@@ -154,6 +194,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             bundles = load_bundles(session.config, strict=True)
         except ConformanceError as exc:
             raise pytest.UsageError(str(exc)) from None
+        problem = uncovered(session.config, bundles)
+        if problem is not None:
+            raise pytest.UsageError(problem)
         # Said once and first, rather than inferred from twenty failures and silent skips.
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         for line in absent_workload(bundles):

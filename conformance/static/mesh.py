@@ -23,8 +23,11 @@ REVISION_LABEL = "istio.io/rev"
 INJECT_OPT = "sidecar.istio.io/inject"
 
 
-def injection(bundle: Bundle, pod: PodTemplate) -> str | None:
-    """Why `pod` gets no sidecar, or None when it gets one."""
+def injection(bundle: Bundle, pod: PodTemplate, served: frozenset[str] | None = None) -> str | None:
+    """Why `pod` gets no sidecar, or None when it gets one.
+
+    `served`: the revisions some control plane's injector answers for; None takes any revision label as served.
+    """
     ns_labels = bundle.namespace_labels(pod.namespace)
     if bundle.get("Namespace", pod.namespace) is None:
         return f"namespace {pod.namespace} is not declared, so nothing turns injection on"
@@ -32,6 +35,11 @@ def injection(bundle: Bundle, pod: PodTemplate) -> str | None:
         return f"namespace {pod.namespace} has {INJECTION_LABEL}=disabled"
     if ns_labels.get(INJECTION_LABEL) != "enabled" and REVISION_LABEL not in ns_labels:
         return f"namespace {pod.namespace} has neither {INJECTION_LABEL}=enabled nor {REVISION_LABEL}"
+    revision = ns_labels.get(REVISION_LABEL)
+    # istio-injection=enabled wins over a revision label; without it, only that revision's injector acts.
+    if ns_labels.get(INJECTION_LABEL) != "enabled" and served is not None and revision not in served:
+        return (f"namespace {pod.namespace} has {REVISION_LABEL}={revision}, a revision no control plane serves "
+                f"(served: {', '.join(sorted(served)) or 'none'})")
     for where, values in (("label", pod.labels), ("annotation", pod.annotations)):
         if str(values.get(INJECT_OPT, "")).lower() == "false":
             return f"pod template {where} {INJECT_OPT} is \"false\""
@@ -196,9 +204,20 @@ def when_requires_principal(rule: dict[str, Any]) -> bool:
                and c.get("values") for c in rule.get("when") or [])
 
 
+DRY_RUN = "istio.io/dry-run"
+# strconv.ParseBool's true spellings, which istiod accepts for the dry-run annotation.
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+
+
+def dry_run(policy: K8sObject) -> bool:
+    """Whether an AuthorizationPolicy only logs what it would decide (istio.io/dry-run), enforcing nothing."""
+    return str(policy.annotations.get(DRY_RUN, "")) in _TRUE
+
+
 def allow_policies(bundle: Bundle, pod: PodTemplate) -> list[K8sObject]:
+    """The ALLOW policies that apply to `pod` and are enforced (a dry-run policy allows and denies nothing)."""
     return [ap for ap in bundle.of_kind("AuthorizationPolicy")
-            if (ap.spec.get("action") or "ALLOW") == "ALLOW" and applies_to(ap, pod)]
+            if (ap.spec.get("action") or "ALLOW") == "ALLOW" and applies_to(ap, pod) and not dry_run(ap)]
 
 
 def is_allow_all(rule: dict[str, Any]) -> bool:

@@ -156,6 +156,21 @@ def unevaluated_gaps(items: list[Unevaluated]) -> list[str]:
     return gaps
 
 
+def _json_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
+
+
+def as_json_keys(node: Any) -> Any:
+    """A copy of a parsed YAML value with every map key as JSON (and so the API server) spells it."""
+    if isinstance(node, dict):
+        return {_json_key(k): as_json_keys(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [as_json_keys(item) for item in node]
+    return node
+
+
 class Compiled:
     """One kind's schema, compiled once: the JSON Schema validator and the tree of its CEL rules."""
 
@@ -164,11 +179,19 @@ class Compiled:
         self.rules = RuleTree.of(schema)
 
     def check(self, obj: K8sObject) -> tuple[list[str], list[Unevaluated]]:
-        gaps = [f"{obj.ref}: {_path(list(error.instance_path))}: {error.message}"
-                for error in self.validator.iter_errors(obj.doc)]
+        doc = obj.doc
+        try:
+            errors = list(self.validator.iter_errors(doc))
+        except ValueError:
+            # The validator takes only string map keys, but YAML has others: Istio's documentation
+            # writes `portLevelMtls: {8080: ...}`. The API server receives JSON, where every key is a
+            # string, so the object is judged as it will arrive. Only on this path: it costs a copy.
+            doc = as_json_keys(doc)
+            errors = list(self.validator.iter_errors(doc))
+        gaps = [f"{obj.ref}: {_path(list(error.instance_path))}: {error.message}" for error in errors]
         if self.rules is None:
             return gaps, []
-        outcome = self.rules.check(obj.doc)
+        outcome = self.rules.check(doc)
         gaps += [f"{obj.ref}: {_path(where)}: {message}" for where, message in outcome.violations]
         return gaps, [Unevaluated(obj.ref, _path(where), rule, problem)
                       for where, rule, problem in outcome.not_evaluated]

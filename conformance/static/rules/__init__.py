@@ -70,6 +70,7 @@ def load_all() -> dict[str, Rule]:
     """Import every rule module so that RULES is complete."""
     from conformance.static.rules import (  # noqa: F401
         availability,
+        closed,
         currency,
         gateway,
         health,
@@ -81,5 +82,6 @@ def load_all() -> dict[str, Rule]:
         telemetry,
         validity,
         vault,
+        webhook,
     )
     return RULES

@@ -150,3 +150,62 @@ def only_through_gateway(bundle: Bundle) -> list[str]:
                 if port.get("hostPort"):
                     gaps.append(f"{c.ref}: hostPort {port['hostPort']} exposes the pod on the node's addresses")
     return gaps
+
+
+def _wildcard_origin(origin: dict) -> bool:
+    """A CORS allowOrigins entry that matches every origin."""
+    return origin.get("exact") == "*" or origin.get("prefix") in ("", "*", "http", "https") or \
+        str(origin.get("regex", "")).strip() in (".*", ".+", "*", "^.*$", "https?://.*")
+
+
+@rule("GW-02", kinds("VirtualService"))
+def no_traffic_copied_out(bundle: Bundle) -> list[str]:
+    """No route copies requests to a host outside the mesh's Services (a mirror), and no CORS policy lets any
+    origin call with the user's credentials: either hands the API's traffic or its users' sessions to others."""
+    gaps = []
+    for vs in bundle.of_kind("VirtualService"):
+        for i, http in enumerate(vs.spec.get("http") or []):
+            http = http or {}
+            mirrors = [http.get("mirror") or {}]
+            mirrors += [(m or {}).get("destination") or {} for m in http.get("mirrors") or []]
+            for mirror in (m for m in mirrors if m):
+                host = str(mirror.get("host", ""))
+                if not mesh.services_for_host(bundle, host, vs.namespace or ""):
+                    gaps.append(f"{vs.ref}: http[{i}] mirrors every request to {host or 'an empty host'}, which is no "
+                                "Service of the manifests, so the API's traffic and tokens leave for elsewhere")
+            cors = http.get("corsPolicy") or {}
+            if cors.get("allowCredentials") and any(_wildcard_origin(o or {}) for o in cors.get("allowOrigins") or []):
+                gaps.append(f"{vs.ref}: http[{i}].corsPolicy lets any origin call with credentials, so any web page "
+                            "can act with a signed-in user's session")
+    return gaps
+
+
+# Retry conditions that fire only when the request never reached the application; any other (5xx, reset,
+# gateway-error, a status code...) can replay a request the application already acted on.
+RETRY_BEFORE_REQUEST = frozenset({"connect-failure", "refused-stream", "reset-before-request",
+                                  "http3-post-connect-failure"})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+def _only_idempotent(http: dict) -> bool:
+    """Whether every match of a route names an idempotent method (no match, or no method, lets POST in)."""
+    matches = http.get("match") or []
+    methods = [((m or {}).get("method") or {}).get("exact") for m in matches]
+    return bool(matches) and all(str(m).upper() in IDEMPOTENT_METHODS for m in methods)
+
+
+@rule("GW-02", kinds("VirtualService"))
+def retries_only_before_the_request(bundle: Bundle) -> list[str]:
+    """A route that lets POST through retries only when the request never reached the application."""
+    gaps = []
+    for vs in bundle.of_kind("VirtualService"):
+        for i, http in enumerate(vs.spec.get("http") or []):
+            retries = (http or {}).get("retries") or {}
+            if not retries.get("attempts") or _only_idempotent(http):
+                continue
+            conditions = [c.strip() for c in str(retries.get("retryOn") or "").split(",") if c.strip()]
+            late = [c for c in conditions if c not in RETRY_BEFORE_REQUEST]
+            if late:
+                gaps.append(f"{vs.ref}: http[{i}] retries on {', '.join(late)} for requests that may be POSTs, so a "
+                            "request the application already acted on runs again")
+    return gaps

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 from conformance import fixtures
 from conformance.static import mesh
 from conformance.static.manifests import Bundle
-from conformance.static.rules import Needs, kinds, rule
+from conformance.static.rules import WORKLOADS, Needs, kinds, rule
 
 
 def _api() -> dict:
@@ -78,6 +78,12 @@ def request_authentication(bundle: Bundle) -> list[str]:
                 gaps.append(f"{where}: fromParams takes tokens from the query string")
             if jwt_rule.get("fromCookies"):
                 gaps.append(f"{where}: fromCookies takes tokens from cookies, open to CSRF")
+            # The token stops at the proxy: passed on, or copied into headers, it reaches the application
+            # and whatever it logs or calls.
+            if jwt_rule.get("forwardOriginalToken"):
+                gaps.append(f"{where}: forwardOriginalToken passes the caller's token on to the workload")
+            if jwt_rule.get("outputPayloadToHeader") or jwt_rule.get("outputClaimToHeaders"):
+                gaps.append(f"{where}: the token's payload or claims are copied into request headers for the workload")
     return gaps
 
 
@@ -104,8 +110,11 @@ def principal_required_on_api(bundle: Bundle) -> list[str]:
         ports = {mesh.target_port(bundle, route, pod) for route in routes}
         policies = mesh.allow_policies(bundle, pod)
         if not policies:
+            dry = [ap.ref for ap in bundle.of_kind("AuthorizationPolicy")
+                   if mesh.dry_run(ap) and mesh.applies_to(ap, pod)]
             gaps.append(f"{pod.owner.ref}: no ALLOW AuthorizationPolicy applies, so requests to {prefix} "
-                        "without a token pass (RequestAuthentication rejects only bad tokens)")
+                        "without a token pass (RequestAuthentication rejects only bad tokens)"
+                        + (f"; {', '.join(dry)} is in dry run ({mesh.DRY_RUN}) and enforces nothing" if dry else ""))
             continue
         issuers = _issuers(bundle, pod)
         for ap in policies:
@@ -142,4 +151,37 @@ def no_allow_all(bundle: Bundle) -> list[str]:
         for i, ap_rule in enumerate(ap.spec.get("rules") or []):
             if mesh.is_allow_all(ap_rule):
                 gaps.append(f"{ap.ref}: rules[{i}] is {{}} (or only empty clauses), which allows every request")
+    return gaps
+
+
+# Source fields that name who the caller is (a peer identity, its namespace, a token's principal); an
+# address or a negation alone admits every caller it does not exclude.
+IDENTITY_FIELDS = ("principals", "requestPrincipals", "namespaces")
+IDENTITY_KEYS = ("request.auth.principal", "request.auth.claims", "source.principal", "source.namespace")
+
+
+def _names_callers(ap_rule: dict) -> bool:
+    """Whether an ALLOW rule admits only callers it identifies: every source names an identity (not just
+    `*`), or a condition does."""
+    if any(c.get("key", "").startswith(IDENTITY_KEYS) and c.get("values") for c in ap_rule.get("when") or []):
+        return True
+    sources = [(f or {}).get("source") or {} for f in ap_rule.get("from") or []]
+    return bool(sources) and all(
+        any(v not in (None, "*") for field in IDENTITY_FIELDS for v in source.get(field) or []) for source in sources)
+
+
+@rule("JWT-03", WORKLOADS)
+def allow_rules_name_callers(bundle: Bundle) -> list[str]:
+    """Every ALLOW rule that reaches a workload admits only identified callers, on whatever port it opens:
+    a rule for another port without a principal is an allow-all for that port."""
+    gaps = []
+    for ap in bundle.of_kind("AuthorizationPolicy"):
+        if (ap.spec.get("action") or "ALLOW") != "ALLOW" or not any(mesh.applies_to(ap, p) for p in bundle.pods):
+            continue
+        for i, ap_rule in enumerate(ap.spec.get("rules") or []):
+            if isinstance(ap_rule, dict) and not mesh.is_allow_all(ap_rule) and not _names_callers(ap_rule):
+                ports = sorted({str(p) for t in ap_rule.get("to") or [] for p in
+                                ((t or {}).get("operation") or {}).get("ports") or []})
+                gaps.append(f"{ap.ref}: rules[{i}] admits callers without a principal, a namespace or a token "
+                            f"(on {'port ' + ', '.join(ports) if ports else 'every port'})")
     return gaps

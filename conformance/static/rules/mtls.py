@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.static import mesh
+from conformance.static import closed_world, mesh
 from conformance.static.manifests import Bundle
 from conformance.static.rules import WORKLOADS, kinds, rule
 
@@ -111,5 +111,34 @@ def no_tls_downgrade(bundle: Bundle) -> list[str]:
 
 @rule("MTLS-03", WORKLOADS)
 def sidecar_injected(bundle: Bundle) -> list[str]:
+    served = frozenset(closed_world.expectations()["mesh"]["served_revisions"])
     return [f"{pod.owner.ref}: no sidecar: {reason}" for pod in bundle.pods
-            if (reason := mesh.injection(bundle, pod)) is not None]
+            if (reason := mesh.injection(bundle, pod, served)) is not None]
+
+
+def _ranges(value: str) -> set[str]:
+    return {r.strip() for r in str(value).split(",") if r.strip()}
+
+
+@rule("MTLS-03", WORKLOADS)
+def outbound_captured(bundle: Bundle) -> list[str]:
+    """The sidecar captures the pods' outbound traffic: no annotation sends all of it, or every port, around
+    the proxy (where it would leave without mTLS and without the mesh's egress policy)."""
+    gaps = []
+    everything = {"*", "0.0.0.0/0", "::/0"}
+    for pod in bundle.pods:
+        notes = pod.annotations
+        where = f"{pod.owner.ref}: annotation traffic.sidecar.istio.io/"
+        excluded = _ranges(notes.get("traffic.sidecar.istio.io/excludeOutboundIPRanges", ""))
+        if excluded & everything:
+            gaps.append(f"{where}excludeOutboundIPRanges {', '.join(sorted(excluded & everything))} sends all "
+                        "outbound traffic around the sidecar")
+        included = notes.get("traffic.sidecar.istio.io/includeOutboundIPRanges")
+        if included is not None and not _ranges(included) & everything:
+            gaps.append(f"{where}includeOutboundIPRanges {included!r} captures only part of the outbound traffic "
+                        "(or none)")
+        if "*" in _ranges(notes.get("traffic.sidecar.istio.io/excludeOutboundPorts", "")):
+            gaps.append(f"{where}excludeOutboundPorts * sends every port around the sidecar")
+        if str(notes.get("sidecar.istio.io/interceptionMode", "")).upper() == "NONE":
+            gaps.append(f"{pod.owner.ref}: annotation sidecar.istio.io/interceptionMode NONE captures no traffic")
+    return gaps

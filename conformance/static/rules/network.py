@@ -6,7 +6,7 @@ import ipaddress
 from functools import cache
 
 from conformance import fixtures
-from conformance.static import netmodel
+from conformance.static import mesh, netmodel
 from conformance.static.manifests import Bundle, K8sObject, PodTemplate, selector_matches
 from conformance.static.rules import WORKLOADS, Needs, kinds, rule
 
@@ -187,4 +187,30 @@ def policies_select_pods(bundle: Bundle) -> list[str]:
         selector = policy.spec.get("podSelector") or {}
         if selector and not bundle.pods_selected(policy.namespace or "default", selector):
             gaps.append(f"{policy.ref}: podSelector {selector} selects no pod in the manifests, so it protects nothing")
+    return gaps
+
+
+def _wide_host(host: str) -> bool:
+    """A ServiceEntry host that stands for a whole public suffix or more (`*`, `*.com`, `*.co.uk`)."""
+    return host == "*" or (host.startswith("*.") and host.count(".") <= 2 and len(host.split(".")[-1]) <= 3)
+
+
+@rule("NET-05", WORKLOADS)
+def mesh_egress_not_widened(bundle: Bundle) -> list[str]:
+    """The mesh adds no way out beside the NetworkPolicy: no Sidecar reaching the workloads allows any
+    destination (ALLOW_ANY), and no ServiceEntry registers a wildcard host for a whole domain suffix."""
+    gaps = []
+    for sidecar in bundle.of_kind("Sidecar"):
+        mode = (sidecar.spec.get("outboundTrafficPolicy") or {}).get("mode")
+        labels = (sidecar.spec.get("workloadSelector") or {}).get("labels") or {}
+        reaches = [p for p in bundle.pods if sidecar.namespace in (p.namespace, mesh.ROOT_NAMESPACE)
+                   and selector_matches(labels, p.labels)]
+        if mode == "ALLOW_ANY" and reaches:
+            gaps.append(f"{sidecar.ref}: outboundTrafficPolicy ALLOW_ANY lets {reaches[0].owner.ref}'s proxy pass "
+                        "traffic to any destination, registered or not")
+    for entry in bundle.of_kind("ServiceEntry"):
+        wide = [h for h in entry.spec.get("hosts") or [] if _wide_host(str(h))]
+        if wide:
+            gaps.append(f"{entry.ref}: host {', '.join(wide)} registers every name under a public suffix, so the mesh "
+                        "routes to any such destination")
     return gaps

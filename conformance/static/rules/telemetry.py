@@ -8,7 +8,7 @@ from typing import Any
 from conformance import fixtures
 from conformance.static import mesh
 from conformance.static.manifests import Bundle, PodTemplate, pod_template_of
-from conformance.static.rules import rule
+from conformance.static.rules import kinds, rule
 from conformance.static.rules.network import model
 
 
@@ -111,9 +111,38 @@ def metrics_for_prometheus_only(bundle: Bundle) -> list[str]:
                     continue
                 sources = [f.get("source") or {} for f in ap_rule.get("from") or []]
                 principals = {p for s in sources for p in s.get("principals") or []}
-                others = {k for s in sources for k, v in s.items() if v and k != "principals"}
-                if not sources or others or principals != {spec["prometheus_principal"]}:
+                # Sources are OR-ed and a source's fields AND-ed: each source must name only Prometheus;
+                # what else it requires (a namespace, an address) only narrows it further.
+                wanted = {spec["prometheus_principal"]}
+                if not sources or any(set(s.get("principals") or []) != wanted for s in sources):
                     shown = ", ".join(sorted(principals)) or "any source"
                     gaps.append(f"{ap.ref} rules[{i}]: admits {shown} to {spec['path']} on port {spec['port']}, not "
                                 f"only {spec['prometheus_principal']}")
+    return gaps
+
+
+# Request headers that carry credentials: copied into a span tag or a metric label they reach everyone who
+# reads traces or dashboards.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
+                                "x-auth-token", "x-forwarded-access-token"})
+
+
+@rule("TEL-03", kinds("Telemetry"))
+def no_credentials_in_telemetry(bundle: Bundle) -> list[str]:
+    """No Telemetry copies a credential header into span tags or metric labels (the access-log rule's twin)."""
+    gaps = []
+    for tel in bundle.of_kind("Telemetry"):
+        for i, entry in enumerate(tel.spec.get("tracing") or []):
+            for name, tag in ((entry or {}).get("customTags") or {}).items():
+                header = str(((tag or {}).get("header") or {}).get("name", ""))
+                if header.lower() in CREDENTIAL_HEADERS:
+                    gaps.append(f"{tel.ref}: tracing[{i}].customTags[{name}] copies the {header} header into every "
+                                "span, where whoever reads traces can replay it")
+        for i, entry in enumerate(tel.spec.get("metrics") or []):
+            for override in (entry or {}).get("overrides") or []:
+                for name, tag in ((override or {}).get("tagOverrides") or {}).items():
+                    value = str((tag or {}).get("value", "")).lower()
+                    if any(f"'{h}'" in value or f'"{h}"' in value for h in CREDENTIAL_HEADERS):
+                        gaps.append(f"{tel.ref}: metrics[{i}] tag {name} copies a credential header into a metric "
+                                    "label")
     return gaps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from conformance.static import crds
+from conformance.static import crds, names
 from conformance.static.manifests import Bundle, K8sObject
 from conformance.static.rules import rule
 from conformance.static.schema import SchemaValidator, Unevaluated, unevaluated_gaps
@@ -41,3 +41,19 @@ def kubernetes_schema(bundle: Bundle) -> list[str]:
 def istio_schema(bundle: Bundle) -> list[str]:
     v = validator()
     return _gaps(bundle, [obj for obj in bundle.objects if v.is_istio(obj)])
+
+
+@rule("SCHEMA-01")
+def object_names(bundle: Bundle) -> list[str]:
+    """Names, namespaces, label and annotation keys the API server accepts (the schemas only say "string")."""
+    gaps = []
+    for obj in bundle.objects:
+        gaps += [f"{obj.ref}: {problem}" for problem in names.metadata_problems(obj.kind, obj.metadata,
+                                                                               obj.namespace is not None)]
+    for pod in bundle.pods:
+        if pod.owner.kind == "Pod":
+            continue  # its metadata is the object's own, judged above
+        # A pod template's labels and annotations become the pods' metadata, held to the same rules.
+        gaps += [f"{pod.owner.ref} pod template: {problem}" for problem in names.metadata_problems(
+            "Pod", {k: v for k, v in pod.metadata.items() if k in ("labels", "annotations")}, False)]
+    return gaps

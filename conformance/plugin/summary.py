@@ -27,7 +27,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     # some controls (--controls) leaves the others not run, which is INCOMPLETE, not PASS.
     scope = sorted({*RUN_TIERS.get(state.run, []), *(r["tier"] for r in state.results)})
     rows = outcomes.control_rows(state.results, scope)
-    verdict, _ = outcomes.verdict(rows, [matrices.summarise(m) for m in state.matrices])
+    verdict, _ = outcomes.verdict(rows, [matrices.summarise({**m, "run": state.run}) for m in state.matrices])
     level = "live" if "live" in scope else "static"
     terminalreporter.section("controls")
     terminalreporter.write_line(f"{len(by_control)} controls checked, {len(failed)} failing"

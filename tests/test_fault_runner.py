@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conformance.live.faults import runner
+import json
+from types import SimpleNamespace
+
+from conformance.live.faults import runner, undone
+from conformance.live.faults.catalogue import Fault
 
 
 def _results(*outcomes: tuple[str, str, str]) -> dict:
@@ -91,7 +95,6 @@ def test_a_push_counts_once_every_replica_of_the_changed_kind_runs_it():
 def test_overlay_only_faults_run_back_to_back_after_the_rest():
     """Faults that only change the overlay run last and in a row, so each one's overlay replaces the one
     before instead of a restore and a second rollout; catalogue order holds within each group."""
-    from conformance.live.faults.catalogue import Fault
 
     def fault(name, **changes):
         return Fault(name=name, description=name, expect=("MTLS-01",), **changes)
@@ -112,7 +115,6 @@ def test_faults_whose_pods_never_come_up_roll_out_first_and_leave_the_pods_befor
     """A fault with a short rollout bound (its pods are not expected to come up) runs first among those
     that roll out new pods, so the pods it leaves serving are the baseline's; serving_pods tracks whose
     pods serve, so a stall over another fault's pods is started again from the baseline's."""
-    from conformance.live.faults.catalogue import Fault
 
     pods = ({"target": "Deployment/cortex-api", "path": "spec.template.spec.serviceAccountName", "value": "x"},)
     up = Fault(name="up", description="up", expect=("SEC-02",), overlay=pods)
@@ -125,3 +127,58 @@ def test_faults_whose_pods_never_come_up_roll_out_first_and_leave_the_pods_befor
     assert runner.serving_pods(stalls, {**replaced, "rollout_error": "timed out"}, up) is up
     assert runner.serving_pods(stalls, {**replaced, "rollout_error": "timed out", "restored": True}, up) is None
     assert runner.serving_pods(up, {"undo": None}, up) is None  # undone: the baseline's again
+
+
+class _Kube:
+    """kubectl as the cluster answers it, for the undo look's own judgements (the look itself runs live)."""
+
+    def __init__(self, diff: tuple[int, str, str], objects: dict[str, dict | None]) -> None:
+        self.diff, self.objects = diff, objects
+
+    def run(self, *args: str, **_: object):
+        if args[0] == "diff":
+            code, out, err = self.diff
+            return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+        obj = self.objects.get(f"{args[1]}/{args[2]}")
+        if obj is None:
+            return SimpleNamespace(returncode=1, stdout="", stderr=f'Error from server (NotFound): "{args[2]}"')
+        return SimpleNamespace(returncode=0, stdout=json.dumps(obj), stderr="")
+
+
+def _env(diff: tuple[int, str, str], objects: dict[str, dict | None]):
+    workload = SimpleNamespace(rollout_error=None, wait_rollout=lambda timeout: None)
+    return SimpleNamespace(kube=_Kube(diff, objects), workload=workload)
+
+
+def test_an_undo_that_left_the_overlay_changed_is_named():
+    """kubectl diff exits 1 when the baseline's dry run would change an object: each is named by its file."""
+    out = ("diff -u -N /tmp/LIVE-123/networking.istio.io.v1.DestinationRule.cortex-dev.cortex-api "
+           "/tmp/MERGED-456/networking.istio.io.v1.DestinationRule.cortex-dev.cortex-api\n--- a\n+++ b\n")
+    fault = Fault(name="f", description="f", expect=("MTLS-02",), overlay=({"op": "x"},))
+    assert undone.leftovers(_env((1, out, ""), {}), fault, "baseline") == [
+        "the overlay's objects differ from the baseline's: "
+        "networking.istio.io.v1.DestinationRule.cortex-dev.cortex-api"]
+    assert undone.leftovers(_env((0, "", ""), {}), fault, "baseline") == []
+    assert undone.leftovers(_env((2, "", "error: bad"), {}), fault, "baseline") == [
+        "could not compare the overlay with the baseline (kubectl diff exit 2: error: bad)"]
+
+
+def test_each_cluster_step_is_seen_undone_or_named():
+    """What a step created is gone, what it deleted is back, what it scaled is Ready, its patch is gone."""
+    steps = ({"apply": {"kind": "AuthorizationPolicy", "metadata": {"name": "allow-all", "namespace": "ns"}}},
+             {"delete": {"kind": "MutatingWebhookConfiguration", "name": "injector"}},
+             {"scale": {"kind": "Deployment", "name": "vault-injector", "namespace": "vault", "replicas": 0}},
+             {"patch": {"kind": "Deployment", "name": "d", "namespace": "n", "patch": {"spec": {"paused": True}}}})
+    fault = Fault(name="f", description="f", expect=("JWT-02",), cluster=steps)
+    left = {"AuthorizationPolicy/allow-all": {}, "MutatingWebhookConfiguration/injector": None,
+            "Deployment/vault-injector": {"spec": {"replicas": 0}, "status": {}},
+            "Deployment/d": {"spec": {"paused": True}}}
+    assert undone.leftovers(_env((0, "", ""), left), fault, "b") == [
+        "AuthorizationPolicy allow-all the fault created is still there",
+        "MutatingWebhookConfiguration injector the fault deleted was not restored",
+        "Deployment vault-injector is not back to its replicas (wants 0, 0 Ready)",
+        "Deployment d still holds the fault's patch"]
+    back = {"AuthorizationPolicy/allow-all": None, "MutatingWebhookConfiguration/injector": {},
+            "Deployment/vault-injector": {"spec": {"replicas": 1}, "status": {"readyReplicas": 1}},
+            "Deployment/d": {"spec": {}}}
+    assert undone.leftovers(_env((0, "", ""), back), fault, "b") == []

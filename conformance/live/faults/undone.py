@@ -19,7 +19,7 @@ from typing import Any
 from conformance.live.faults.catalogue import Fault
 
 # kubectl diff names each changed object by the file it wrote: .../<group>.<version>.<Kind>.<namespace>.<name>
-_DIFF_FILE = re.compile(r"^diff -u -N \S+/(?:LIVE|MERGED)-\d+/(\S+)$", re.MULTILINE)
+_DIFF_FILE = re.compile(r"^diff -u -N \S*/LIVE-\d+/(\S+) ", re.MULTILINE)
 
 
 def _overlay(env, baseline: str) -> list[str]:

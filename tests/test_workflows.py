@@ -397,15 +397,31 @@ def test_nightly_runs_the_matrix_nightly_and_the_faults_weekly():
 
 
 def test_supported_pairs_reads_the_documented_shape():
-    """Every minor times every release, sorted as versions (1.9 before 1.10), each with its kind and artifact."""
+    """Every minor times every release, sorted as versions (1.9 before 1.10), each with its kind and artifact;
+    a minor the release's support list lacks is labelled "ahead of support"."""
     pairs = _nightly_script().supported_pairs({
         "kubernetes": {"default": "1.10", "minors": {"1.10": {"kind": "v0.33.0"}, "1.9": {"kind": "v0.30.0"}}},
-        "istio": {"default": "1.31", "releases": {"1.31": {}, "1.30": {"build": False}}}})
+        "istio": {"default": "1.31", "releases": {"1.31": {"kubernetes": ["1.9", "1.10"]},
+                                                  "1.30": {"build": False, "kubernetes": ["1.9"]}}}})
+    ok, ahead = {"support": "supported", "label": ""}, {"support": "ahead of support", "label": ", ahead of support"}
     assert pairs == [
-        {"kubernetes": "1.9", "istio": "1.30", "kind": "v0.30.0", "artifact": "conformance-report-k8s1.9-istio1.30"},
-        {"kubernetes": "1.9", "istio": "1.31", "kind": "v0.30.0", "artifact": "conformance-report-k8s1.9-istio1.31"},
-        {"kubernetes": "1.10", "istio": "1.30", "kind": "v0.33.0", "artifact": "conformance-report-k8s1.10-istio1.30"},
-        {"kubernetes": "1.10", "istio": "1.31", "kind": "v0.33.0", "artifact": "conformance-report-k8s1.10-istio1.31"}]
+        {"kubernetes": "1.9", "istio": "1.30", "kind": "v0.30.0", "artifact": "conformance-report-k8s1.9-istio1.30",
+         **ok},
+        {"kubernetes": "1.9", "istio": "1.31", "kind": "v0.30.0", "artifact": "conformance-report-k8s1.9-istio1.31",
+         **ok},
+        {"kubernetes": "1.10", "istio": "1.30", "kind": "v0.33.0",
+         "artifact": "conformance-report-k8s1.10-istio1.30", **ahead},
+        {"kubernetes": "1.10", "istio": "1.31", "kind": "v0.33.0",
+         "artifact": "conformance-report-k8s1.10-istio1.31", **ok}]
+
+
+def test_nightly_labels_cells_ahead_of_support_in_the_job_name():
+    """A cell outside Istio's support table must not read as a supported one where the run lists its jobs."""
+    job = _load("nightly.yml")["jobs"]["conformance"]
+    assert job["name"].endswith("${{ matrix.label }})")
+    cells = _matrix_outputs()["include"]
+    ahead = {(c["kubernetes"], c["istio"]) for c in cells if c["support"] == "ahead of support"}
+    assert ("1.37", "1.31") in ahead and ("1.36", "1.31") not in ahead
 
 
 def _matrix_outputs() -> dict[str, object]:
@@ -479,7 +495,8 @@ def test_summary_table_has_one_row_per_cell_with_its_verdict(tmp_path):
     """A passing cell, a failing one (its failed controls named) and one that wrote no report."""
     script = _nightly_script()
     minors = {"1.36": {"kind": "v0.33.0"}, "1.37": {"kind": "v0.33.0"}}
-    cells = script.supported_pairs({"kubernetes": {"minors": minors}, "istio": {"releases": {"1.31": {}, "1.32": {}}}})
+    cells = script.supported_pairs({"kubernetes": {"minors": minors}, "istio": {"releases": {
+        "1.31": {"kubernetes": ["1.36"]}, "1.32": {"kubernetes": ["1.36", "1.37"]}}}})
     reports = {cells[0]["artifact"]: {"headline": "PASS", "controls": [{"id": "NET-01", "status": "passed"}]},
                cells[1]["artifact"]: {"headline": "FAIL", "controls": [
                    {"id": "MTLS-01", "status": "failed"}, {"id": "JWT-02", "status": "error"},
@@ -492,7 +509,7 @@ def test_summary_table_has_one_row_per_cell_with_its_verdict(tmp_path):
     assert rows == [
         "| 1.36 | 1.31 | **PASS** | none | `conformance-report-k8s1.36-istio1.31` |",
         "| 1.36 | 1.32 | **FAIL** | JWT-02, MTLS-01 | `conformance-report-k8s1.36-istio1.32` |",
-        "| 1.37 | 1.31 | **INCOMPLETE** | none | `conformance-report-k8s1.37-istio1.31` |",
+        "| 1.37 (ahead of support) | 1.31 | **INCOMPLETE** | none | `conformance-report-k8s1.37-istio1.31` |",
         "| 1.37 | 1.32 | **no report**: the cell ended before writing one (see its job log) | - "
         "| `conformance-report-k8s1.37-istio1.32` |"]
 

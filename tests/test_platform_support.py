@@ -25,7 +25,8 @@ def test_every_istio_release_names_the_kubernetes_minors_it_supports_and_where_t
     assert "supportStatus.yml" in raw["support_source"]
     for release, spec in raw["releases"].items():
         minors = spec["kubernetes"]
-        assert minors and all(isinstance(m, str) and m.count(".") == 1 for m in minors), release
+        assert minors, release
+        assert all(isinstance(m, str) and m.count(".") == 1 for m in minors), release
         assert minors == sorted(minors, key=lambda m: tuple(map(int, m.split(".")))), release
 
 

@@ -230,9 +230,10 @@ def test_workflow_options_exist():
     from conformance import plugin
     from tests import conftest
 
-    report_options = {"--report-dir", "--html-link", "--compare", "--accept-incomplete"}
+    report_options = {"--report-dir", "--html-link", "--compare", "--accept-incomplete", "--require"}
+    faults_options = {"--shard", "--only"}  # conformance.live.faults's own (the faults session passes them on)
     known = (_options_registered_by(plugin.pytest_addoption) | _options_registered_by(conftest.pytest_addoption)
-             | report_options)
+             | report_options | faults_options)
     for name in FILES:
         for step in _steps(_load(name)):
             for _sessions, posargs in nox_calls(step.get("run", "")):
@@ -543,22 +544,47 @@ def _faults_job() -> dict:
     return _load("nightly.yml")["jobs"]["faults"]
 
 
-def test_faults_job_brings_up_the_cluster_runs_the_catalogue_and_reports():
-    """cluster (pull), faults on it, then the report that carries faults.json, on the default pair."""
-    steps = _faults_job()["steps"]
-    calls = [(sessions, posargs) for s in steps if "run" in s for sessions, posargs in nox_calls(s["run"])]
+def _options(posargs: list[str]) -> dict[str, str]:
+    return dict(zip(posargs[::2], posargs[1::2], strict=False))
+
+
+def test_faults_job_runs_each_shard_on_its_own_cluster_after_the_conformance_run():
+    """A matrix of shards 1..N, each: conformance (pull, kept cluster), then its shard on that cluster."""
+    job = _faults_job()
+    count = int(job["env"]["SHARDS"])
+    assert job["strategy"]["matrix"]["shard"] == list(range(1, count + 1))
+    assert job["strategy"]["fail-fast"] is False
+    calls = [(sessions, posargs) for s in job["steps"] if "run" in s for sessions, posargs in nox_calls(s["run"])]
     order = [sessions[0] for sessions, _ in calls]
-    assert order.index("cluster") < order.index("faults") < order.index("report") < order.index("down")
-    cluster = dict(zip(calls[order.index("cluster")][1][::2], calls[order.index("cluster")][1][1::2], strict=False))
-    faults = dict(zip(calls[order.index("faults")][1][::2], calls[order.index("faults")][1][1::2], strict=False))
-    report = dict(zip(calls[order.index("report")][1][::2], calls[order.index("report")][1][1::2], strict=False))
-    assert cluster["--images"] == faults["--images"] == "pull", "the catalogue must reuse the cluster it brought up"
-    assert faults["--report-dir"] == report["--report-dir"] == "$REPORT_DIR"
-    # The report reads a results file beside faults.json: the static tier's, before the report.
-    assert "static" in order[order.index("faults"):order.index("report")]
-    assert _faults_job()["needs"] == "pins"
-    kind = next(s for s in steps if "go install" in s.get("run", ""))
+    assert order.index("conformance") < order.index("faults") < order.index("down")
+    conformance = calls[order.index("conformance")][1]
+    faults = _options(calls[order.index("faults")][1])
+    assert "--keep" in conformance, "the shard must reuse the cluster the conformance run brought up"
+    assert _options([a for a in conformance if a != "--keep"])["--images"] == faults["--images"] == "pull"
+    assert faults["--shard"] == "${{ matrix.shard }}/$SHARDS"
+    assert faults["--report-dir"] == "$REPORT_DIR"
+    assert job["needs"] == "pins"
+    kind = next(s for s in job["steps"] if "go install" in s.get("run", ""))
     assert kind["env"]["KIND_VERSION"] == "${{ fromJSON(needs.pins.outputs.default).kind }}"
+
+
+def test_one_job_merges_the_shards_into_a_signoff_report():
+    """After every shard (whatever each did): download them all, one report that must reach sign-off."""
+    job = _load("nightly.yml")["jobs"]["faults-report"]
+    assert set(job["needs"]) == {"pins", "faults"}
+    assert job["if"].startswith("always()")
+    download = next(s for s in job["steps"] if _uses(s, "actions/download-artifact"))
+    assert download["with"]["pattern"] == "fault-shard-*"
+    uploads = [s for s in _faults_job()["steps"] if _uses(s, "actions/upload-artifact")
+               and s["with"]["path"] == REPORT_UPLOAD_PATH]
+    assert [s["with"]["name"] for s in uploads] == ["fault-shard-${{ matrix.shard }}"]
+    gather = next(s for s in job["steps"] if "faults-*-of-*.json" in s.get("run", ""))
+    assert "results-conformance.json" in gather["run"]
+    calls = [c for s in job["steps"] if "run" in s for c in nox_calls(s["run"])]
+    assert [sessions for sessions, _ in calls] == [["report"]]
+    report = _options(calls[0][1])
+    assert report["--require"] == "signoff", "the headline is the fault-proven verdict, not a static one"
+    assert report["--report-dir"] == "$REPORT_DIR"
 
 
 def test_faults_job_uploads_faults_json_whatever_happened():

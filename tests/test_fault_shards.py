@@ -230,3 +230,33 @@ def test_a_lone_shard_is_a_partial_catalogue_never_a_signoff(tmp_path, capsys):
     assert "missing shard(s) 1/2" in _refused(tmp_path / "lone", capsys, records)
     doc = _report(_write(tmp_path / "one", {"faults-1-of-1.json": _record(NAMES, shard=(1, 1, NAMES))}))
     assert doc["headline"] == "SIGN-OFF PASS"
+
+
+# -- the runner's record of a shard ----------------------------------------------------------------------
+
+def test_a_shard_records_its_part_of_the_split_and_its_own_baselines(tmp_path, monkeypatch):
+    """What a shard run writes: faults-K-of-N.json with shard {index, count, of, faults}, the whole catalogue's
+    names, and baselines named for the shard (siblings sharing a report directory never overwrite them)."""
+    from types import SimpleNamespace
+
+    from conformance.live.faults import runner
+
+    faults = [f for f in load() if f.name in NAMES]
+    baselines: list[str] = []
+    monkeypatch.setattr(runner, "_baseline", lambda env, name, report_dir, progress: baselines.append(name) or {
+        "outcome": "passed", "failed_controls": [], "seconds": 1.0})
+    monkeypatch.setattr(runner, "reset_scale", lambda env: None)
+    monkeypatch.setattr(runner, "_one", lambda env, fault, *args, **kwargs: {
+        "name": fault.name, "killed": True, "undone": True, "undo": None})
+    env = SimpleNamespace(describe=lambda: PLATFORM, workload=SimpleNamespace(rendered=""),
+                          images=SimpleNamespace(source="build"))
+    part = shard_of(faults, 2, 2)
+    document = runner.run_catalogue(env, part, tmp_path, lambda line: None, [f.name for f in load()],
+                                    shard={"index": 2, "count": 2, "of": [f.name for f in faults]})
+    assert baselines == ["baseline-before-2-of-2", "baseline-after-2-of-2"]
+    assert not (tmp_path / "faults.json").exists()
+    written = json.loads((tmp_path / "faults-2-of-2.json").read_text())
+    assert written == json.loads(json.dumps(document))
+    assert written["shard"] == {"index": 2, "count": 2, "of": [f.name for f in faults],
+                                "faults": [f.name for f in part]}
+    assert len(written["catalogue"]) == len(load())

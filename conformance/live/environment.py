@@ -50,6 +50,9 @@ class Environment:
     cluster_phase: Cluster | None = None
     platform_phase: Platform | None = None
     workload_phase: Workload | None = None
+    # What the cluster answered about its versions, read once: the fault runner describes the environment
+    # before every fault's checks, and the versions do not change while this process holds the cluster.
+    read_versions: dict[str, str] | None = None
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -192,6 +195,8 @@ class Environment:
         (the cluster phase did not finish, a pod is gone): describe() then says the pin, marked as such."""
         if self.cluster_phase is None or self.cluster_phase.kube is None:
             return {}
+        if self.read_versions:
+            return self.read_versions
         kube, out = self.cluster_phase.kube, {}
         try:
             server = kube.json("version", timeout=15).get("serverVersion") or {}
@@ -208,6 +213,9 @@ class Environment:
                     out["envoy"] = version
         except (ConformanceError, ValueError, OSError):
             pass  # what could not be read is reported as the pin, marked "not read"
+        # Kept only once both answered: a gateway still starting is asked again at the next describe().
+        if len(out) == 2:
+            self.read_versions = out
         return out
 
 

@@ -118,15 +118,16 @@ def _apply_and_push(env, rendered: str, what: str, progress, wait: float | None 
 
 
 def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: str,
-                pods_from: Fault | None = None) -> tuple[list[Callable[[], None]], bool]:
+                pods_from: Fault | None = None, keep_pods: bool = False) -> tuple[list[Callable[[], None]], bool]:
     """Make the fault; returns the undo steps, to be run in reverse order, and whether it had to start
     from the baseline's pods again. `baseline` is the rendered overlay the catalogue started from, which
     an overlay fault's undo applies again; `pods_from` is the previous fault, when it was left for this
-    one's overlay to replace and the pods that serve are its own."""
+    one's overlay to replace and the pods that serve are its own. `keep_pods`: a restart fault whose undo
+    leaves its pods for the next restart fault's new pods to replace (restart_chained)."""
     undos: list[Callable[[], None]] = []
     restored = False
     workload = env.workload
-    if fault.restart:
+    if fault.restart and not keep_pods:
         undos.append(lambda: workload.restart())
     if fault.overlay:
         rendered = workload.render_overlay(_faulted_overlay(env, fault), name=f"fault-{fault.name}")
@@ -170,6 +171,14 @@ def new_pods(fault: Fault) -> bool:
         "spec.template") for m in fault.overlay)
 
 
+def restart_chained(fault: Fault, follows: Fault | None) -> bool:
+    """Whether a restart fault's undo may leave its pods for the next one's restart to replace: the next fault
+    restarts the pods too, after its own change, so they are admitted under the baseline plus that change
+    only; one rollout replaces two (the undo's restart, then the next fault's). What the first fault changed
+    is undone, and checked undone (undone.leftovers), before the next one is applied."""
+    return fault.restart and follows is not None and follows.restart
+
+
 def running_order(faults: list[Fault]) -> list[Fault]:
     """The faults with cluster steps first; then the overlay-only ones back to back, those that keep the pods
     before those that roll out new ones, each group in catalogue order. Every change of pod template is a
@@ -181,8 +190,11 @@ def running_order(faults: list[Fault]) -> list[Fault]:
     serving. Right after the baseline's those are the baseline's; after another fault's they are that
     fault's, and the runner must go back to the baseline's and apply it again (measured: 100 s)."""
     pods = [f for f in faults if chained(f) and new_pods(f)]
-    return ([f for f in faults if not chained(f)] + [f for f in faults if chained(f) and not new_pods(f)]
-            + sorted(pods, key=lambda f: f.rollout_seconds))
+    # The faults that restart the pods last among those with cluster steps, together (restart_chained), the
+    # shortest rollout bound first for the same reason as below.
+    restarts = sorted((f for f in faults if f.restart), key=lambda f: f.rollout_seconds)
+    return ([f for f in faults if not chained(f) and not f.restart] + restarts
+            + [f for f in faults if chained(f) and not new_pods(f)] + sorted(pods, key=lambda f: f.rollout_seconds))
 
 
 def cost(fault: Fault) -> int:
@@ -272,7 +284,8 @@ def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable
         progress(f"[{index}/{len(runnable)}] {fault.name}: {fault.description}")
         follows = runnable[index] if index < len(runnable) else None
         entry = _one(env, fault, report_dir, progress, baseline, after_replaced=replaced, pods_from=pods_from,
-                     replace=chained(fault) and follows is not None and chained(follows))
+                     replace=chained(fault) and follows is not None and chained(follows),
+                     keep_pods=restart_chained(fault, follows))
         replaced = entry.get("undo") == REPLACED
         pods_from = serving_pods(fault, entry, pods_from)
         document["faults"].append(entry)
@@ -283,6 +296,7 @@ def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable
 
 
 REPLACED = "by the next fault's overlay, which replaced it whole"
+PODS_REPLACED = "its own steps; its pods by the next fault's restart, after that fault's change"
 
 
 def serving_pods(fault: Fault, entry: dict[str, Any], before: Fault | None) -> Fault | None:
@@ -297,7 +311,7 @@ def serving_pods(fault: Fault, entry: dict[str, Any], before: Fault | None) -> F
 
 
 def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_replaced: bool = False,
-         pods_from: Fault | None = None, replace: bool = False) -> dict[str, Any]:
+         pods_from: Fault | None = None, replace: bool = False, keep_pods: bool = False) -> dict[str, Any]:
     """Apply, check and undo one fault. `replace`: leave an overlay-only fault for the next one's overlay
     to undo; `after_replaced`: the previous fault was left so, and this one's apply replaces it;
     `pods_from`: the fault whose pods serve now (serving_pods)."""
@@ -312,7 +326,8 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
         # workload. Not after a fault left in place: its rollout may never finish, and this apply replaces it.
         if not after_replaced:
             env.workload.wait_rollout()
-        undos, entry["restored"] = apply_fault(env, fault, progress, baseline, pods_from=pods_from)
+        undos, entry["restored"] = apply_fault(env, fault, progress, baseline, pods_from=pods_from,
+                                               keep_pods=keep_pods)
         entry["rollout_error"] = env.workload.rollout_error
         phases["apply"] = time.monotonic() - started
         results = run_checks(env, f"fault-{fault.name}", report_dir / "faults" / fault.name, fault.controls())
@@ -328,6 +343,11 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
         else:
             progress(f"fault {fault.name}: undoing")
             undoing = time.monotonic()
+            if keep_pods and entry["error"] is None:
+                entry["undo"] = PODS_REPLACED
+            elif keep_pods:
+                # Gone wrong: the next fault must not begin from this one's pods. Last, as a restart undo runs.
+                undos.insert(0, env.workload.restart)
             errors = undo_all(undos)
             # Proof, not the absence of an exception: what the fault left behind is named.
             try:

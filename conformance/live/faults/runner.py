@@ -180,7 +180,8 @@ def restart_chained(fault: Fault, follows: Fault | None) -> bool:
 
 
 def running_order(faults: list[Fault]) -> list[Fault]:
-    """The faults with cluster steps first; then the overlay-only ones back to back, those that keep the pods
+    """The faults with cluster steps first, those that restart the pods last among them and together
+    (restart_chained); then the overlay-only ones back to back, those that keep the pods
     before those that roll out new ones, each group in catalogue order. Every change of pod template is a
     rollout (about 30 s here): in this order each such fault costs one, and the return to the baseline's
     pods one more, instead of two each.
@@ -314,7 +315,8 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
          pods_from: Fault | None = None, replace: bool = False, keep_pods: bool = False) -> dict[str, Any]:
     """Apply, check and undo one fault. `replace`: leave an overlay-only fault for the next one's overlay
     to undo; `after_replaced`: the previous fault was left so, and this one's apply replaces it;
-    `pods_from`: the fault whose pods serve now (serving_pods)."""
+    `pods_from`: the fault whose pods serve now (serving_pods); `keep_pods`: a restart fault's undo leaves its
+    pods for the next restart fault's to replace (restart_chained)."""
     started = time.monotonic()
     phases: dict[str, float] = {}
     entry: dict[str, Any] = {"name": fault.name, "description": fault.description, "kind": fault.kind,

@@ -50,11 +50,21 @@ class Selection:
     kubernetes: str | None = None
     istio: str | None = None
 
+    @property
+    def supported(self) -> bool:
+        """Whether Istio's own support table lists this pair (the defaults filled in)."""
+        return support(self.kubernetes, self.istio)["supported"]
+
 
 _SELECTED = Selection()
+# What versions.yaml says about an Istio release rather than what builds or installs it: kept out of
+# pins()["istio"], so that the image caches and the platform's fingerprint do not change with them.
+DESCRIPTIVE = ("kubernetes", "corresponds_to")
+AHEAD = "ahead of support"
 
 
 def supported_minors() -> list[str]:
+    """The pinned Kubernetes minors: those the suite can build and run, supported by Istio or not."""
     return list(versions()["kubernetes"]["minors"])
 
 
@@ -63,7 +73,10 @@ def supported_istio() -> list[str]:
 
 
 def select(kubernetes: str | None = None, istio: str | None = None) -> Selection:
-    """Choose what the rest of this process pins (`--kubernetes`, `--istio`); one line for a wrong choice."""
+    """Choose what the rest of this process pins (`--kubernetes`, `--istio`); one line for a wrong choice.
+
+    A pinned pair that Istio does not support is accepted: the selection says so (`supported`), and so do
+    the results and the report ("ahead of support")."""
     global _SELECTED
     for flag, value, known in (("--kubernetes", kubernetes, supported_minors()), ("--istio", istio, supported_istio())):
         if value is not None and value not in known:
@@ -80,22 +93,40 @@ def selected() -> tuple[str, str]:
             _SELECTED.istio or str(raw["istio"]["default"]))
 
 
+def support(kubernetes: str | None = None, istio: str | None = None) -> dict[str, Any]:
+    """Whether Istio's support table lists the pair (None: this process's selection), and a line saying so:
+    {kubernetes, istio, supported, minors (what the release supports), source, text}."""
+    minor, release = selected()
+    minor, release = kubernetes or minor, istio or release
+    raw = versions()["istio"]
+    minors = [str(m) for m in raw["releases"].get(release, {}).get("kubernetes") or []]
+    supported = minor in minors
+    span = f"{minors[0]}-{minors[-1]}" if minors else "no Kubernetes minor"
+    text = (f"supported: Istio {release} supports Kubernetes {span}" if supported
+            else f"{AHEAD}: Istio {release} supports Kubernetes {span}, not {minor}")
+    return {"kubernetes": minor, "istio": release, "supported": supported, "minors": minors,
+            "source": str(raw.get("support_source") or ""), "text": text}
+
+
 def pins() -> dict[str, Any]:
     """The pins of the selected Kubernetes minor and Istio release, one value per component:
 
     kubernetes {minor, version, schema}, kind {version, node_image}, istio {release, ...the release's
     pins}, build {...shared, etcd, coredns, pause, cri_tools of the minor}, vault, metrics_server,
-    telemetry. Image stages key their caches on these values.
+    telemetry. Image stages key their caches on these values. What describes rather than pins the
+    release (its supported minors, the release its module corresponds to) is in `about`.
     """
     raw = versions()
     minor, release = selected()
     k8s = raw["kubernetes"]["minors"][minor]
+    istio = raw["istio"]["releases"][release]
     return {
         **{k: v for k, v in raw.items() if k not in ("kubernetes", "istio", "build")},
         "kubernetes": {"minor": minor, "version": k8s["version"], "schema": f"v{minor}.0"},
         "kind": {"version": k8s["kind"], "node_image": k8s["node_image"]},
-        "istio": {"release": release, **raw["istio"]["releases"][release]},
+        "istio": {"release": release, **{k: v for k, v in istio.items() if k not in DESCRIPTIVE}},
         "build": {**raw["build"], **{k: k8s[k] for k in ("etcd", "coredns", "pause", "cri_tools")}},
+        "about": {"istio_corresponds_to": istio.get("corresponds_to"), "support": support(minor, release)},
     }
 
 

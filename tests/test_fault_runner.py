@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 from conformance.live.faults import runner, undone
@@ -105,8 +106,9 @@ def test_overlay_only_faults_run_back_to_back_after_the_rest():
     faults = [fault("a", overlay=pods), fault("b", cluster=step), fault("c", overlay=patch, restart=True),
               fault("d", overlay=patch), fault("e", overlay=patch, cluster=step), fault("f", overlay=pods),
               fault("g", overlay=patch)]
-    # The overlay-only faults that roll out new pods come last, together: one rollout each.
-    assert [f.name for f in runner.running_order(faults)] == ["b", "c", "e", "d", "g", "a", "f"]
+    # The overlay-only faults that roll out new pods come last, together: one rollout each; the restart
+    # faults end the group with cluster steps, together (restart_chained).
+    assert [f.name for f in runner.running_order(faults)] == ["b", "e", "c", "d", "g", "a", "f"]
     assert [runner.chained(f) for f in faults] == [True, False, False, True, False, True, True]
     assert [runner.new_pods(f) for f in faults] == [True, False, False, False, False, True, False]
 
@@ -182,3 +184,43 @@ def test_each_cluster_step_is_seen_undone_or_named():
             "Deployment/vault-injector": {"spec": {"replicas": 1}, "status": {"readyReplicas": 1}},
             "Deployment/d": {"spec": {}}}
     assert undone.leftovers(_env((0, "", ""), back), fault, "b") == []
+
+
+def test_restart_faults_run_together_and_leave_their_pods_to_the_next_restart(monkeypatch):
+    """Two restart faults in a row: the first one's undo reverts its change but not its pods, which the second
+    one's restart replaces (one rollout instead of two); the last one undoes everything. A restart fault that
+    goes wrong restarts its pods on undo, so the next fault never begins from them."""
+    from types import SimpleNamespace
+
+    from conformance.live.faults.catalogue import Fault
+
+    step = ({"delete": {"kind": "MutatingWebhookConfiguration", "name": "x"}},)
+    label = ({"target": "Namespace/cortex-dev", "path": "metadata.labels[istio-injection]", "value": "disabled"},)
+    slow = Fault(name="slow", description="slow", expect=("MTLS-03",), restart=True, cluster=step)
+    quick = Fault(name="quick", description="quick", expect=("VAULT-02",), restart=True, cluster=step,
+                  rollout_seconds=60)
+    other = Fault(name="other", description="other", expect=("JWT-02",), cluster=({"call": "vault-sealed"},))
+    plain = Fault(name="plain", description="plain", expect=("MTLS-01",), overlay=label)
+    order = runner.running_order([slow, plain, quick, other])
+    assert [f.name for f in order] == ["other", "quick", "slow", "plain"]
+    assert [runner.restart_chained(f, n) for f, n in zip(order, [*order[1:], None], strict=True)] == [
+        False, True, False, False]
+
+    restarts: list[str] = []
+    workload = SimpleNamespace(restart=lambda timeout=None: restarts.append("restart"), rollout_error=None,
+                               wait_rollout=lambda timeout=None: None, rendered="")
+    env = SimpleNamespace(workload=workload)
+    monkeypatch.setattr(runner.actions, "run_step", lambda env, step: lambda: restarts.append("step undone"))
+    monkeypatch.setattr(runner, "run_checks", lambda *args, **kwargs: {"results": []})
+    monkeypatch.setattr(runner.undone, "leftovers", lambda env, fault, baseline: [])
+    kept = runner._one(env, quick, Path("/nonexistent"), lambda line: None, "", keep_pods=True)
+    assert (kept["undo"], restarts) == (runner.PODS_REPLACED, ["restart", "step undone"])
+    restarts.clear()
+    last = runner._one(env, slow, Path("/nonexistent"), lambda line: None, "")
+    assert (last.get("undo"), restarts) == (None, ["restart", "step undone", "restart"])
+    restarts.clear()
+    monkeypatch.setattr(runner, "run_checks", lambda *args, **kwargs: (_ for _ in ()).throw(
+        runner.ConformanceError("checks could not run")))
+    failed = runner._one(env, quick, Path("/nonexistent"), lambda line: None, "", keep_pods=True)
+    assert failed.get("undo") is None
+    assert restarts == ["restart", "step undone", "restart"]

@@ -236,8 +236,9 @@ def test_workflow_options_exist():
 
     # The report's own parser says what it takes, so a new report option needs no change here.
     report_options = {o for o in cli._parser()._option_string_actions if o.startswith("--")}
+    faults_options = {"--shard", "--only"}  # conformance.live.faults's own (the faults session passes them on)
     known = (_options_registered_by(plugin.pytest_addoption) | _options_registered_by(conftest.pytest_addoption)
-             | report_options)
+             | report_options | faults_options)
     for name in FILES:
         for step in _steps(_load(name)):
             for _sessions, posargs in nox_calls(step.get("run", "")):
@@ -461,15 +462,32 @@ def test_nightly_runs_the_matrix_nightly_and_the_faults_weekly():
 
 
 def test_supported_pairs_reads_the_documented_shape():
-    """Every minor times every release, sorted as versions (1.9 before 1.10), each with its kind and artifact."""
+    """Every minor times every release, sorted as versions (1.9 before 1.10), each with its kind and artifact;
+    a minor the release's support list lacks is labelled "ahead of support"."""
     pairs = _nightly_script().supported_pairs({
         "kubernetes": {"default": "1.10", "minors": {"1.10": {"kind": "v0.33.0"}, "1.9": {"kind": "v0.30.0"}}},
-        "istio": {"default": "1.31", "releases": {"1.31": {}, "1.30": {"build": False}}}})
+        "istio": {"default": "1.31", "releases": {"1.31": {"kubernetes": ["1.9", "1.10"]},
+                                                  "1.30": {"build": False, "kubernetes": ["1.9"]}}}})
+    ok, ahead = {"support": "supported", "label": ""}, {"support": "ahead of support", "label": ", ahead of support"}
     assert pairs == [
-        {"kubernetes": "1.9", "istio": "1.30", "kind": "v0.30.0", "artifact": "conformance-report-k8s1.9-istio1.30"},
-        {"kubernetes": "1.9", "istio": "1.31", "kind": "v0.30.0", "artifact": "conformance-report-k8s1.9-istio1.31"},
-        {"kubernetes": "1.10", "istio": "1.30", "kind": "v0.33.0", "artifact": "conformance-report-k8s1.10-istio1.30"},
-        {"kubernetes": "1.10", "istio": "1.31", "kind": "v0.33.0", "artifact": "conformance-report-k8s1.10-istio1.31"}]
+        {"kubernetes": "1.9", "istio": "1.30", "kind": "v0.30.0", "artifact": "conformance-report-k8s1.9-istio1.30",
+         **ok},
+        {"kubernetes": "1.9", "istio": "1.31", "kind": "v0.30.0", "artifact": "conformance-report-k8s1.9-istio1.31",
+         **ok},
+        {"kubernetes": "1.10", "istio": "1.30", "kind": "v0.33.0",
+         "artifact": "conformance-report-k8s1.10-istio1.30", **ahead},
+        {"kubernetes": "1.10", "istio": "1.31", "kind": "v0.33.0",
+         "artifact": "conformance-report-k8s1.10-istio1.31", **ok}]
+
+
+def test_nightly_labels_cells_ahead_of_support_in_the_job_name():
+    """A cell outside Istio's support table must not read as a supported one where the run lists its jobs."""
+    job = _load("nightly.yml")["jobs"]["conformance"]
+    assert job["name"].endswith("${{ matrix.label }})")
+    cells = _matrix_outputs()["include"]
+    ahead = {(c["kubernetes"], c["istio"]) for c in cells if c["support"] == "ahead of support"}
+    assert ("1.37", "1.31") in ahead
+    assert ("1.36", "1.31") not in ahead
 
 
 def _matrix_outputs() -> dict[str, object]:
@@ -543,7 +561,8 @@ def test_summary_table_has_one_row_per_cell_with_its_verdict(tmp_path):
     """A passing cell, a failing one (its failed controls named) and one that wrote no report."""
     script = _nightly_script()
     minors = {"1.36": {"kind": "v0.33.0"}, "1.37": {"kind": "v0.33.0"}}
-    cells = script.supported_pairs({"kubernetes": {"minors": minors}, "istio": {"releases": {"1.31": {}, "1.32": {}}}})
+    cells = script.supported_pairs({"kubernetes": {"minors": minors}, "istio": {"releases": {
+        "1.31": {"kubernetes": ["1.36"]}, "1.32": {"kubernetes": ["1.36", "1.37"]}}}})
     reports = {cells[0]["artifact"]: {"headline": "PASS", "controls": [{"id": "NET-01", "status": "passed"}]},
                cells[1]["artifact"]: {"headline": "FAIL", "controls": [
                    {"id": "MTLS-01", "status": "failed"}, {"id": "JWT-02", "status": "error"},
@@ -556,7 +575,7 @@ def test_summary_table_has_one_row_per_cell_with_its_verdict(tmp_path):
     assert rows == [
         "| 1.36 | 1.31 | **PASS** | none | `conformance-report-k8s1.36-istio1.31` |",
         "| 1.36 | 1.32 | **FAIL** | JWT-02, MTLS-01 | `conformance-report-k8s1.36-istio1.32` |",
-        "| 1.37 | 1.31 | **INCOMPLETE** | none | `conformance-report-k8s1.37-istio1.31` |",
+        "| 1.37 (ahead of support) | 1.31 | **INCOMPLETE** | none | `conformance-report-k8s1.37-istio1.31` |",
         "| 1.37 | 1.32 | **no report**: the cell ended before writing one (see its job log) | - "
         "| `conformance-report-k8s1.37-istio1.32` |"]
 
@@ -589,22 +608,47 @@ def _faults_job() -> dict:
     return _load("nightly.yml")["jobs"]["faults"]
 
 
-def test_faults_job_brings_up_the_cluster_runs_the_catalogue_and_reports():
-    """cluster (pull), faults on it, then the report that carries faults.json, on the default pair."""
-    steps = _faults_job()["steps"]
-    calls = [(sessions, posargs) for s in steps if "run" in s for sessions, posargs in nox_calls(s["run"])]
+def _options(posargs: list[str]) -> dict[str, str]:
+    return dict(zip(posargs[::2], posargs[1::2], strict=False))
+
+
+def test_faults_job_runs_each_shard_on_its_own_cluster_after_the_conformance_run():
+    """A matrix of shards 1..N, each: conformance (pull, kept cluster), then its shard on that cluster."""
+    job = _faults_job()
+    shards = job["strategy"]["matrix"]["shard"]
+    assert shards == list(range(1, len(shards) + 1))
+    assert job["strategy"]["fail-fast"] is False
+    calls = [(sessions, posargs) for s in job["steps"] if "run" in s for sessions, posargs in nox_calls(s["run"])]
     order = [sessions[0] for sessions, _ in calls]
-    assert order.index("cluster") < order.index("faults") < order.index("report") < order.index("down")
-    cluster = dict(zip(calls[order.index("cluster")][1][::2], calls[order.index("cluster")][1][1::2], strict=False))
-    faults = dict(zip(calls[order.index("faults")][1][::2], calls[order.index("faults")][1][1::2], strict=False))
-    report = dict(zip(calls[order.index("report")][1][::2], calls[order.index("report")][1][1::2], strict=False))
-    assert cluster["--images"] == faults["--images"] == "pull", "the catalogue must reuse the cluster it brought up"
-    assert faults["--report-dir"] == report["--report-dir"] == "$REPORT_DIR"
-    # The report reads a results file beside faults.json: the static tier's, before the report.
-    assert "static" in order[order.index("faults"):order.index("report")]
-    assert _faults_job()["needs"] == "pins"
-    kind = next(s for s in steps if "go install" in s.get("run", ""))
+    assert order.index("conformance") < order.index("faults") < order.index("down")
+    conformance = calls[order.index("conformance")][1]
+    faults = _options(calls[order.index("faults")][1])
+    assert "--keep" in conformance, "the shard must reuse the cluster the conformance run brought up"
+    assert _options([a for a in conformance if a != "--keep"])["--images"] == faults["--images"] == "pull"
+    assert faults["--shard"] == "${{ matrix.shard }}/${{ strategy.job-total }}"
+    assert faults["--report-dir"] == "$REPORT_DIR"
+    assert job["needs"] == "pins"
+    kind = next(s for s in job["steps"] if "go install" in s.get("run", ""))
     assert kind["env"]["KIND_VERSION"] == "${{ fromJSON(needs.pins.outputs.default).kind }}"
+
+
+def test_one_job_merges_the_shards_into_a_signoff_report():
+    """After every shard (whatever each did): download them all, one report that must reach sign-off."""
+    job = _load("nightly.yml")["jobs"]["faults-report"]
+    assert set(job["needs"]) == {"pins", "faults"}
+    assert job["if"].startswith("always()")
+    download = next(s for s in job["steps"] if _uses(s, "actions/download-artifact"))
+    assert download["with"]["pattern"] == "fault-shard-*"
+    uploads = [s for s in _faults_job()["steps"] if _uses(s, "actions/upload-artifact")
+               and s["with"]["path"] == REPORT_UPLOAD_PATH]
+    assert [s["with"]["name"] for s in uploads] == ["fault-shard-${{ matrix.shard }}"]
+    gather = next(s for s in job["steps"] if "faults-*-of-*.json" in s.get("run", ""))
+    assert "results-conformance.json" in gather["run"]
+    calls = [c for s in job["steps"] if "run" in s for c in nox_calls(s["run"])]
+    assert [sessions for sessions, _ in calls] == [["report"]]
+    report = _options(calls[0][1])
+    assert report["--require"] == "signoff", "the headline is the fault-proven verdict, not a static one"
+    assert report["--report-dir"] == "$REPORT_DIR"
 
 
 def test_faults_job_uploads_faults_json_whatever_happened():

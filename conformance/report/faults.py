@@ -15,6 +15,7 @@ from typing import Any
 
 from conformance import kills
 from conformance.errors import InputError
+from conformance.report import shards
 from conformance.report.results import read_record
 
 FILE = "faults.json"
@@ -64,9 +65,11 @@ def _check_fault(path: Path, index: int, fault: Any) -> None:
 def load(report_dir: Path) -> dict[str, Any] | None:
     """faults.json in ``report_dir``, checked; None when the catalogue was not run."""
     path = report_dir / FILE
-    if not path.exists():
+    # A catalogue run in shards (faults-K-of-N.json) is merged into one record first, checked below as one.
+    data = shards.load(report_dir, lambda at: read_record(at, SCHEMA, SCHEMA_VERSION, "a fault catalogue record"))
+    if data is None and not path.exists():
         return None
-    data = read_record(path, SCHEMA, SCHEMA_VERSION, "a fault catalogue record")
+    data = data or read_record(path, SCHEMA, SCHEMA_VERSION, "a fault catalogue record")
     if not isinstance(data.get("faults"), list):
         raise _fail(path, "missing field 'faults' (a list)")
     for key, _label in _BASELINES:

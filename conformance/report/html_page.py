@@ -189,9 +189,17 @@ def _environment(doc: dict[str, Any]) -> str:
         parts.append("<p>No live environment: only the static tier ran.</p>")
     images = env.pop("images", []) or []
     labels = {"run": "recorded by run", "image_source": "image source", "kind": "kind",
-              "kubernetes": "Kubernetes", "node_image": "kind node image", "istio": "Istio",
-              "vault": "Vault", "metrics_server": "metrics-server", "cni": "CNI", "nodes": "nodes"}
-    rows = [f"<tr><th>{escape(labels.get(k, k))}</th><td><code>{e(v)}</code></td></tr>"
+              "kubernetes": "Kubernetes", "kubernetes_minor": "Kubernetes minor",
+              "support": "Istio's support for this pair", "node_image": "kind node image",
+              "node_image_digest": "node image digest", "istio": "Istio release line",
+              "istio_version": "Istio that ran (module or images)", "istio_release": "Istio release it corresponds to",
+              "envoy": "Envoy", "vault": "Vault", "collector": "trace collector", "metrics_server": "metrics-server",
+              "cni": "CNI", "nodes": "nodes"}
+    # `supported` is said in words by `support`; a pair outside Istio's support table stands out.
+    env.pop("supported", None)
+    rows = [f"<tr><th>{escape(labels.get(k, k))}</th><td>"
+            + (f"<strong>{e(v)}</strong>" if k == "support" and not str(v).startswith("supported")
+               else f"<code>{e(v)}</code>") + "</td></tr>"
             for k, v in env.items()]
     if rows:
         parts.append(f"<table><tbody>{''.join(rows)}</tbody></table>")

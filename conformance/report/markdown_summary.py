@@ -55,10 +55,25 @@ def _header(doc: dict[str, Any]) -> list[str]:
         + "".join(f"; {n} {tier} check(s) not run" for tier, n in doc["summary"].get("tier_not_run", {}).items() if n)
         + ".",
         "",
+        *_platform(doc),
         *(f"- {_cell(r)}" for r in doc["verdict_reasons"]),
         *(f"- Not a sign-off: {_cell(r)}" for r in doc.get("short_of_signoff") or [] if doc["verdict"] == "pass"),
         *(f"- ⚠️ {_cell(w)}" for w in doc["warnings"]),
     ]
+
+
+def _platform(doc: dict[str, Any]) -> list[str]:
+    """One line naming what the live tier ran on; a pair outside Istio's support says so first."""
+    env = doc.get("environment") or {}
+    if not env:
+        return []
+    named = (("Kubernetes", "kubernetes"), ("Istio", "istio_release"), ("module", "istio_version"),
+             ("Envoy", "envoy"), ("kind", "kind"), ("node image", "node_image_digest"), ("Vault", "vault"),
+             ("collector", "collector"))
+    parts = [f"{label} {_cell(env[key])}" for label, key in named if env.get(key)]
+    ahead = " ⚠️ **ahead of support**" if env.get("supported") is False else ""
+    support = f" · {_cell(env['support'])}" if env.get("support") else ""
+    return [f"**Platform**{ahead} " + " · ".join(parts) + support, ""]
 
 
 def _failed(doc: dict[str, Any]) -> list[str]:

@@ -6,7 +6,10 @@ fault's run writes its results under <report-dir>/faults/<name>/. The whole cata
 <report-dir>/faults.json, which the sign-off report reads. A fault no check notices, a fault not
 undone, or a failed baseline makes the exit code non-zero.
 
-    python -m conformance.live.faults [--only NAME ...] [--images auto|pull|build] [--report-dir DIR]
+    python -m conformance.live.faults [--only NAME ...] [--shard K/N] [--images auto|pull|build] [--report-dir DIR]
+
+With `--shard K/N` it runs part K of N (sharding.split), with its own baselines, into
+<report-dir>/faults-K-of-N.json; the report merges the N parts (conformance.report.shards).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import yaml
 
 from conformance import fixtures, kills
 from conformance.errors import ConformanceError, InputError, run_cli
-from conformance.live.faults import actions, undone
+from conformance.live.faults import actions, sharding, undone
 from conformance.live.faults.catalogue import Fault, load, uncovered
 from conformance.live.platform import push
 from conformance.live.workload.changes import changed_objects, object_digests
@@ -34,6 +37,7 @@ from conformance.paths import CHECKS, OVERLAYS, REPO, REPORTS
 from conformance.plugin.results import SIGNOFF_RUN
 from conformance.plugin.state import now
 from conformance.progress import Progress, install
+from conformance.report import shards
 from conformance.static import mutations
 from conformance.static.manifests import load_overlay
 
@@ -116,15 +120,16 @@ def _apply_and_push(env, rendered: str, what: str, progress, wait: float | None 
 
 
 def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: str,
-                pods_from: Fault | None = None) -> tuple[list[Callable[[], None]], bool]:
+                pods_from: Fault | None = None, keep_pods: bool = False) -> tuple[list[Callable[[], None]], bool]:
     """Make the fault; returns the undo steps, to be run in reverse order, and whether it had to start
     from the baseline's pods again. `baseline` is the rendered overlay the catalogue started from, which
     an overlay fault's undo applies again; `pods_from` is the previous fault, when it was left for this
-    one's overlay to replace and the pods that serve are its own."""
+    one's overlay to replace and the pods that serve are its own. `keep_pods`: a restart fault whose undo
+    leaves its pods for the next restart fault's new pods to replace (restart_chained)."""
     undos: list[Callable[[], None]] = []
     restored = False
     workload = env.workload
-    if fault.restart:
+    if fault.restart and not keep_pods:
         undos.append(lambda: workload.restart())
     if fault.overlay:
         rendered = workload.render_overlay(_faulted_overlay(env, fault), name=f"fault-{fault.name}")
@@ -168,8 +173,17 @@ def new_pods(fault: Fault) -> bool:
         "spec.template") for m in fault.overlay)
 
 
+def restart_chained(fault: Fault, follows: Fault | None) -> bool:
+    """Whether a restart fault's undo may leave its pods for the next one's restart to replace: the next fault
+    restarts the pods too, after its own change, so they are admitted under the baseline plus that change
+    only; one rollout replaces two (the undo's restart, then the next fault's). What the first fault changed
+    is undone, and checked undone (undone.leftovers), before the next one is applied."""
+    return fault.restart and follows is not None and follows.restart
+
+
 def running_order(faults: list[Fault]) -> list[Fault]:
-    """The faults with cluster steps first; then the overlay-only ones back to back, those that keep the pods
+    """The faults with cluster steps first, those that restart the pods last among them and together
+    (restart_chained); then the overlay-only ones back to back, those that keep the pods
     before those that roll out new ones, each group in catalogue order. Every change of pod template is a
     rollout (about 30 s here): in this order each such fault costs one, and the return to the baseline's
     pods one more, instead of two each.
@@ -179,8 +193,22 @@ def running_order(faults: list[Fault]) -> list[Fault]:
     serving. Right after the baseline's those are the baseline's; after another fault's they are that
     fault's, and the runner must go back to the baseline's and apply it again (measured: 100 s)."""
     pods = [f for f in faults if chained(f) and new_pods(f)]
-    return ([f for f in faults if not chained(f)] + [f for f in faults if chained(f) and not new_pods(f)]
-            + sorted(pods, key=lambda f: f.rollout_seconds))
+    # The faults that restart the pods last among those with cluster steps, together (restart_chained), the
+    # shortest rollout bound first for the same reason as below.
+    restarts = sorted((f for f in faults if f.restart), key=lambda f: f.rollout_seconds)
+    return ([f for f in faults if not chained(f) and not f.restart] + restarts
+            + [f for f in faults if chained(f) and not new_pods(f)] + sorted(pods, key=lambda f: f.rollout_seconds))
+
+
+def cost(fault: Fault) -> int:
+    """The fault's weight for the split into shards: its rollouts (a restart's two, the new pod template's one),
+    its change to the cluster, its checks."""
+    return sharding.cost(rollouts=2 if fault.restart else int(new_pods(fault)), cluster=bool(fault.cluster))
+
+
+def shard_of(faults: list[Fault], index: int, count: int) -> list[Fault]:
+    """Part `index` (1-based) of `count` of `faults`: the same for every shard that splits the same faults."""
+    return sharding.split(faults, count, cost)[index - 1]
 
 
 def _describe(step: dict[str, Any]) -> str:
@@ -230,7 +258,8 @@ def _baseline(env, name: str, report_dir: Path, progress) -> dict[str, Any]:
 
 
 def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable[[str], None],
-                  catalogue: list[str] | None = None) -> dict[str, Any]:
+                  catalogue: list[str] | None = None, shard: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Baseline, each fault, baseline. `shard`: {index, count, of: the faults split} when `faults` is one part."""
     started_at, began = now(), time.monotonic()
     # The manifests the catalogue stands behind: the report pairs it only with results of the same digest.
     dev = load_overlay(OVERLAYS / "dev")
@@ -239,7 +268,12 @@ def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable
                                 "signoff_run": os.environ.get(SIGNOFF_RUN) or None,
                                 "inputs": [{"name": dev.name, "source": dev.source, "sha256": dev.sha256}],
                                 "catalogue": catalogue or [f.name for f in faults], "not_run": {}}
-    document["baseline_before"] = _baseline(env, "baseline-before", report_dir, progress)
+    # A shard's own baselines, named for it: shards may share a report directory one after the other.
+    suffix = ""
+    if shard is not None:
+        document["shard"] = {**shard, "faults": [f.name for f in faults]}
+        suffix = f"-{shard['index']}-of-{shard['count']}"
+    document["baseline_before"] = _baseline(env, f"baseline-before{suffix}", report_dir, progress)
     reset_scale(env)
     baseline = env.workload.rendered
     runnable = [f for f in running_order(faults) if not f.images or env.images.source in f.images]
@@ -254,17 +288,19 @@ def run_catalogue(env, faults: list[Fault], report_dir: Path, progress: Callable
         progress(f"[{index}/{len(runnable)}] {fault.name}: {fault.description}")
         follows = runnable[index] if index < len(runnable) else None
         entry = _one(env, fault, report_dir, progress, baseline, after_replaced=replaced, pods_from=pods_from,
-                     replace=chained(fault) and follows is not None and chained(follows))
+                     replace=chained(fault) and follows is not None and chained(follows),
+                     keep_pods=restart_chained(fault, follows))
         replaced = entry.get("undo") == REPLACED
         pods_from = serving_pods(fault, entry, pods_from)
         document["faults"].append(entry)
         document["faults"].sort(key=lambda f: position[f["name"]])
         _write(document, report_dir, began)
-    document["baseline_after"] = _baseline(env, "baseline-after", report_dir, progress)
+    document["baseline_after"] = _baseline(env, f"baseline-after{suffix}", report_dir, progress)
     return _write(document, report_dir, began)
 
 
 REPLACED = "by the next fault's overlay, which replaced it whole"
+PODS_REPLACED = "its own steps; its pods by the next fault's restart, after that fault's change"
 
 
 def serving_pods(fault: Fault, entry: dict[str, Any], before: Fault | None) -> Fault | None:
@@ -279,10 +315,11 @@ def serving_pods(fault: Fault, entry: dict[str, Any], before: Fault | None) -> F
 
 
 def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_replaced: bool = False,
-         pods_from: Fault | None = None, replace: bool = False) -> dict[str, Any]:
+         pods_from: Fault | None = None, replace: bool = False, keep_pods: bool = False) -> dict[str, Any]:
     """Apply, check and undo one fault. `replace`: leave an overlay-only fault for the next one's overlay
     to undo; `after_replaced`: the previous fault was left so, and this one's apply replaces it;
-    `pods_from`: the fault whose pods serve now (serving_pods)."""
+    `pods_from`: the fault whose pods serve now (serving_pods); `keep_pods`: a restart fault's undo leaves its
+    pods for the next restart fault's to replace (restart_chained)."""
     started = time.monotonic()
     phases: dict[str, float] = {}
     entry: dict[str, Any] = {"name": fault.name, "description": fault.description, "kind": fault.kind,
@@ -294,7 +331,8 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
         # workload. Not after a fault left in place: its rollout may never finish, and this apply replaces it.
         if not after_replaced:
             env.workload.wait_rollout()
-        undos, entry["restored"] = apply_fault(env, fault, progress, baseline, pods_from=pods_from)
+        undos, entry["restored"] = apply_fault(env, fault, progress, baseline, pods_from=pods_from,
+                                               keep_pods=keep_pods)
         entry["rollout_error"] = env.workload.rollout_error
         phases["apply"] = time.monotonic() - started
         results = run_checks(env, f"fault-{fault.name}", report_dir / "faults" / fault.name, fault.controls())
@@ -310,6 +348,11 @@ def _one(env, fault: Fault, report_dir: Path, progress, baseline: str, *, after_
         else:
             progress(f"fault {fault.name}: undoing")
             undoing = time.monotonic()
+            if keep_pods and entry["error"] is None:
+                entry["undo"] = PODS_REPLACED
+            elif keep_pods:
+                # Gone wrong: the next fault must not begin from this one's pods. Last, as a restart undo runs.
+                undos.insert(0, env.workload.restart)
             errors = undo_all(undos)
             # Proof, not the absence of an exception: what the fault left behind is named.
             try:
@@ -342,8 +385,33 @@ def _write(document: dict[str, Any], report_dir: Path, began: float) -> dict[str
     document["total"] = len(document["faults"])
     document["wall_seconds"] = round(time.monotonic() - began, 1)
     report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "faults.json").write_text(json.dumps(document, indent=1) + "\n")
+    (report_dir / record_name(document.get("shard"))).write_text(json.dumps(document, indent=1) + "\n")
     return document
+
+
+def record_name(shard: dict[str, Any] | None) -> str:
+    """faults.json for the whole catalogue; faults-K-of-N.json for a shard, never to be read as the whole."""
+    return "faults.json" if shard is None else shards.filename(shard["index"], shard["count"])
+
+
+def clear(report_dir: Path, shard: tuple[int, int] | None, names: list[str]) -> None:
+    """What an earlier run left that this one's record could be read with: a whole run removes every catalogue
+    record (shards too); a shard removes the whole record, its own and those of other splits (another N), and
+    the evidence of its own faults, leaving the other shards of its split for the report to merge."""
+    (report_dir / "faults.json").unlink(missing_ok=True)
+    if shard is None:
+        for stale in shards.files(report_dir):
+            stale.unlink()
+        shutil.rmtree(report_dir / "faults", ignore_errors=True)
+        return
+    index, count = shard
+    for stale in shards.files(report_dir):
+        match = shards.PATTERN.fullmatch(stale.name)
+        if int(match[2]) != count or int(match[1]) == index:
+            stale.unlink()
+    suffix = f"-{index}-of-{count}"
+    for name in [*names, f"baseline-before{suffix}", f"baseline-after{suffix}"]:
+        shutil.rmtree(report_dir / "faults" / name, ignore_errors=True)
 
 
 def succeeded(document: dict[str, Any]) -> bool:
@@ -357,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Apply each fault of fixtures/faults.yaml to the kind cluster, run "
                                                  "the live checks, undo it; baseline before and after.")
     parser.add_argument("--only", action="append", default=[], metavar="NAME", help="run only these faults")
+    parser.add_argument("--shard", metavar="K/N", help="run part K of N of the faults (with its own baselines) "
+                                                        "into faults-K-of-N.json; the report merges the N parts")
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
     parser.add_argument("--images", choices=["auto", "pull", "build"], default="auto")
     parser.add_argument("--nodes", type=int, choices=[1, 3], default=3)
@@ -381,15 +451,20 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise InputError(f"--only: no fault named {', '.join(unknown)}")
         chosen = [f for f in faults if not args.only or f.name in args.only]
+        shard, part = (shards.parse(args.shard) if args.shard else None), None
+        if shard is not None:
+            part = {"index": shard[0], "count": shard[1], "of": [f.name for f in chosen]}
+            chosen = shard_of(chosen, *shard)
+            print(f"faults: shard {shard[0]}/{shard[1]}: {', '.join(f.name for f in chosen) or 'no fault'}")
         # The cluster is kept for the next run; the workload too when the catalogue left it whole.
         options = Options(images=args.images, nodes=args.nodes, report_dir=args.report_dir)
         # A catalogue that stops must leave no earlier catalogue's record behind to be read as this one's.
-        (args.report_dir / "faults.json").unlink(missing_ok=True)
-        shutil.rmtree(args.report_dir / "faults", ignore_errors=True)
+        clear(args.report_dir, shard, [f.name for f in chosen])
         env = Environment(options, progress=install(Progress()))
         try:
             env.up()
-            outcome.update(run_catalogue(env, chosen, args.report_dir, env.progress, [f.name for f in faults]))
+            outcome.update(run_catalogue(env, chosen, args.report_dir, env.progress, [f.name for f in faults],
+                                         shard=part))
         finally:
             if env.workload_phase is not None:
                 if env.own_kind and outcome and succeeded(outcome):
@@ -403,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(env.work, ignore_errors=True)  # the run's private keys
         print(f"faults: {outcome['killed']}/{outcome['total']} killed in {outcome['wall_seconds']} s; baseline "
               f"before {outcome['baseline_before']['outcome']}, after {outcome['baseline_after']['outcome']} -> "
-              f"{args.report_dir / 'faults.json'}")
+              f"{args.report_dir / record_name(outcome.get('shard'))}")
 
     code = run_cli(act, failure=2)
     if code == 0 and outcome and not succeeded(outcome):

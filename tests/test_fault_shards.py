@@ -88,11 +88,15 @@ def _fault(name: str) -> dict:
             "failed_controls": {control: ["denied as it should be"]}, "seconds": 10.0, "undone": True, "error": None}
 
 
+# One workflow run's id, which every shard and the conformance run record (nightly.yml sets it).
+SIGNOFF_RUN = "nightly-1-1"
+
+
 def _record(names: list[str], *, shard: tuple[int, int, list[str]] | None = None, commit: str = COMMIT,
             dev: dict | None = None, started: str = "2026-12-07T21:10:00Z") -> dict:
     record = {"schema": "cortex-conformance/faults", "schema_version": 1, "started_at": started,
               "finished_at": "2026-12-07T21:30:00Z", "git": {"commit": commit, "dirty": False},
-              "environment": PLATFORM, "inputs": [dev or DEV],
+              "environment": PLATFORM, "inputs": [dev or DEV], "signoff_run": SIGNOFF_RUN,
               "baseline_before": {"outcome": "passed", "failed_controls": [], "seconds": 60.0},
               "baseline_after": {"outcome": "passed", "failed_controls": [], "seconds": 60.0},
               "faults": [_fault(n) for n in names], "catalogue": NAMES, "not_run": {}, "wall_seconds": 200.0}
@@ -113,7 +117,7 @@ def _results() -> dict:
     return {"schema": "cortex-conformance/results", "schema_version": 1, "run": "conformance",
             "started_at": "2026-12-07T21:00:00Z", "finished_at": "2026-12-07T21:10:00Z",
             "git": {"commit": COMMIT, "dirty": False}, "inputs": [DEV], "environment": PLATFORM, "phases": [],
-            "results": results, "matrices": []}
+            "signoff_run": SIGNOFF_RUN, "results": results, "matrices": []}
 
 
 def _write(out: Path, records: dict[str, dict]) -> Path:

@@ -143,6 +143,8 @@ def _merged(datas: list[dict[str, Any]], paths: list[Path], count: int) -> dict[
         "git": {"commit": (first.get("git") or {}).get("commit"),
                 "dirty": True if True in dirty else (False if all(x is False for x in dirty) else None)},
         "environment": first.get("environment") or {}, "inputs": first.get("inputs") or [],
+        # Shards of one sign-off run share its id; shards of several runs merge, but sign off nothing.
+        "signoff_run": first.get("signoff_run") if len({d.get("signoff_run") for d in datas}) == 1 else None,
         "catalogue": catalogue, "not_run": not_run, "faults": faults,
         "baseline_before": _baseline([d.get("baseline_before") for d in datas]),
         "baseline_after": _baseline([d.get("baseline_after") for d in datas]),

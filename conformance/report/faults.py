@@ -146,12 +146,18 @@ def _problems(summary: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _source(data: dict[str, Any]) -> str:
+    """Where the record came from: faults.json, or the shard files merged into it."""
+    shards = data.get("shards") or []
+    return " + ".join(s["file"] for s in shards) if shards else FILE
+
+
 def summarise(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The report's ``faults`` object for a checked (and redacted) faults.json, and any warnings."""
     warnings: list[str] = []
     faults = [_fault(f, warnings) for f in data["faults"]]
     summary = {
-        "file": FILE, "started_at": data.get("started_at"), "finished_at": data.get("finished_at"),
+        "file": _source(data), "started_at": data.get("started_at"), "finished_at": data.get("finished_at"),
         "git": {"commit": (data.get("git") or {}).get("commit"), "dirty": (data.get("git") or {}).get("dirty")},
         "environment": data.get("environment") or {},
         "baseline_before": _baseline(data, "baseline_before"), "baseline_after": _baseline(data, "baseline_after"),
@@ -167,7 +173,7 @@ def summarise(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     }
     if summary["not_run"]:
         why = summary["not_run_reasons"]
-        warnings.append(f"{FILE} ran {len(faults)} of the catalogue's {len(faults) + len(summary['not_run'])} "
+        warnings.append(f"{summary['file']} ran {len(faults)} of the catalogue's {len(faults) + len(summary['not_run'])} "
                         "faults; not run: " + ", ".join(f"{n} ({why.get(n, '--only')})" for n in summary["not_run"]))
     summary["problems"] = _problems(summary)
     return summary, warnings

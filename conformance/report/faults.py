@@ -173,7 +173,8 @@ def summarise(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     }
     if summary["not_run"]:
         why = summary["not_run_reasons"]
-        warnings.append(f"{summary['file']} ran {len(faults)} of the catalogue's {len(faults) + len(summary['not_run'])} "
+        total = len(faults) + len(summary["not_run"])
+        warnings.append(f"{summary['file']} ran {len(faults)} of the catalogue's {total} "
                         "faults; not run: " + ", ".join(f"{n} ({why.get(n, '--only')})" for n in summary["not_run"]))
     summary["problems"] = _problems(summary)
     return summary, warnings

@@ -12,9 +12,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Probe outcomes that mean the flow got through (the stand-in's `probe` vocabulary).
+# Probe outcomes that mean the flow got through (the stand-in's `probe` vocabulary)...
 ALLOWED_OUTCOMES = frozenset({"connected", "resolved", "nxdomain"})
+# ...and those that mean a policy (or nothing listening) stopped it. Anything else (`error`: a failed
+# `kubectl exec`, a batch with the wrong number of lines, no exit code; or a word the stand-in may learn
+# later) observed nothing: the cell is unprobed with that reason, never blocked.
+BLOCKED_OUTCOMES = frozenset({"refused", "timeout", "reset", "unreachable"})
 DELIBERATELY_UNPROBED = "static tier decides:"
+
+
+def flow(outcome: str | None) -> bool | None:
+    """True: the flow got through; False: it was stopped; None: the probe observed neither."""
+    if outcome in ALLOWED_OUTCOMES:
+        return True
+    if outcome in BLOCKED_OUTCOMES:
+        return False
+    return None
 
 
 def answered(status: int | None, exit_code: int) -> str:
@@ -41,7 +54,12 @@ def plaintext_refused(where: str, status: int | None, exit_code: int, expected_e
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell of the expected network matrix and what a probe saw (None: not probed, see reason)."""
+    """One cell of the expected network matrix and what a probe saw.
+
+    `outcome` None: not probed, `reason` says why (a reason starting with DELIBERATELY_UNPROBED leaves
+    the cell to the static tier). An outcome that is neither allowed nor blocked carries the probe's
+    error in `reason`.
+    """
 
     source: str
     destination: str
@@ -52,20 +70,34 @@ class Cell:
 
     @property
     def observed(self) -> bool | None:
-        return None if self.outcome is None else self.outcome in ALLOWED_OUTCOMES
+        return flow(self.outcome)
 
     @property
     def deliberate(self) -> bool:
         return self.outcome is None and self.reason.startswith(DELIBERATELY_UNPROBED)
 
+    @property
+    def why_unobserved(self) -> str:
+        """For a cell no probe observed: why, in words a report can show ("" for an observed cell)."""
+        if self.observed is not None:
+            return ""
+        if self.outcome is None:
+            return self.reason
+        return f"the probe errored (outcome {self.outcome}), so the flow is unprobed, not blocked: " \
+               f"{self.reason or 'no detail'}"
+
 
 def matrix_gaps(cells: Iterable[Cell]) -> tuple[list[str], list[str], int]:
-    """(mismatches, cells that should have been probed but were not, number of probed cells)."""
+    """(mismatches, cells that should have been probed but were not, number of cells a probe observed).
+
+    An errored probe counts with the unprobed cells, never as blocked: a row whose every cell is
+    expected blocked would otherwise pass with nothing observed.
+    """
     mismatches, unprobed, probed = [], [], 0
     for cell in cells:
-        if cell.outcome is None:
+        if cell.observed is None:
             if not cell.deliberate:
-                unprobed.append(f"{cell.source} -> {cell.destination} {cell.port}: {cell.reason}")
+                unprobed.append(f"{cell.source} -> {cell.destination} {cell.port}: {cell.why_unobserved}")
             continue
         probed += 1
         if cell.observed != cell.expected:
@@ -85,6 +117,32 @@ def matrix_verdict(cells: Sequence[Cell], what: str) -> list[str]:
     if probed == 0:
         gaps.append(f"no cell of {what} was probed: nothing was observed")
     return gaps
+
+
+def deferred_cells(cells: Iterable[Cell]) -> list[str]:
+    """The cells left to the static tier on purpose, each with why: evidence a report shows beside the
+    live verdict, so a pass never reads as if the live tier had looked at them."""
+    return [f"{c.source} -> {c.destination} {c.port}: not probed live; "
+            f"{c.reason.removeprefix(DELIBERATELY_UNPROBED).strip()}" for c in cells if c.deliberate]
+
+
+def canary_gaps(where: str, before_outcome: str | None, before_note: str, after_outcome: str | None,
+                after_note: str) -> list[str]:
+    """NET-01: the canary connects before the deny and is blocked after it. A probe that errored on
+    either side proves nothing: it is a gap naming the error, never "the deny works"."""
+    if flow(before_outcome) is None:
+        return [f"{where}: the canary's probe before any policy errored (outcome {before_outcome}: "
+                f"{before_note or 'no detail'}), so enforcement could not be tested"]
+    if not flow(before_outcome):
+        return [f"{where}: the canary could not connect even before any policy ({before_outcome}); the cluster "
+                "network itself is broken"]
+    if flow(after_outcome) is None:
+        return [f"{where}: the canary's probe after the deny policy errored (outcome {after_outcome}: "
+                f"{after_note or 'no detail'}), so whether the CNI enforces NetworkPolicy is unknown"]
+    if flow(after_outcome):
+        return [f"{where}: the connection still succeeds under the deny policy, so the CNI does not enforce "
+                "NetworkPolicy and no live network result can be trusted"]
+    return []
 
 
 def eviction_gaps(pdb: str, answers: Mapping[str, int], granted_expected: int) -> list[str]:

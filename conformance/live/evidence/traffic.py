@@ -119,13 +119,18 @@ def standin_probe(kube: Kube, namespace: str, pod: str, kind: str, target: str, 
                   outcome=parsed.get("outcome", "error"), note=parsed.get("error", ""))
 
 
+# What `timeout N bash -c 'exec 3<>/dev/tcp/HOST/PORT'` exits with: 0 connected, 124 timed out, 1 bash could
+# not connect (refused, reset or unreachable: a policy's reject). Any other code (125-127: timeout or bash
+# could not run; 137: killed) observed no connection at all, so it is an error, never "refused".
+BASH_TCP_OUTCOMES = {0: "connected", 124: "timeout", 1: "refused"}
+
+
 def bash_tcp(kube: Kube, namespace: str, pod: str, container: str, host: str, port: int, seconds: int = 3) -> Result:
-    """A TCP connect from a container that has bash (the sidecar, whose UID Istio does not capture)."""
-    argv = ["timeout", str(seconds), "bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"]
-    result = pod_exec(kube, namespace, pod, argv, container=container, timeout=seconds + 20)
-    outcome = {0: "connected", 124: "timeout"}.get(result.returncode, "refused")
-    return Result(f"kubectl exec -n {namespace} {pod} -c {container} -- {' '.join(argv)}", result.returncode,
-                  outcome=outcome, note=result.stderr.strip()[-160:] if result.returncode not in (0, 124) else "")
+    """A TCP connect from a container that has bash (the sidecar, whose UID Istio does not capture).
+
+    One-target bash_tcp_batch: the connect's exit code comes back on stdout, so a failed `kubectl exec`
+    (which exits 1 too) cannot pass for a refused connection."""
+    return bash_tcp_batch(kube, namespace, pod, container, [(host, port)], seconds)[0]
 
 
 def standin_batch(kube: Kube, namespace: str, pod: str, probes: list[dict[str, str]], *,
@@ -142,7 +147,10 @@ def standin_batch(kube: Kube, namespace: str, pod: str, probes: list[dict[str, s
                 for p in probes]
     out = []
     for probe, line in zip(probes, lines, strict=True):
-        parsed = json.loads(line)
+        try:
+            parsed = json.loads(line)
+        except json.JSONDecodeError:
+            parsed = {"outcome": "error", "error": f"not a probe result: {line[:120]}"}
         out.append(Result(f"{shown} <<< {probe['kind']} {probe['target']}", 0, outcome=parsed.get("outcome", "error"),
                           note=parsed.get("error", "")))
     return out
@@ -166,7 +174,10 @@ def bash_tcp_batch(kube: Kube, namespace: str, pod: str, container: str, targets
             note = (result.stderr or result.stdout).strip()[-200:] or f"exit {result.returncode}"
             out.append(Result(shown, result.returncode, outcome="error", note=note))
             continue
-        out.append(Result(shown, codes[i], outcome={0: "connected", 124: "timeout"}.get(codes[i], "refused")))
+        outcome = BASH_TCP_OUTCOMES.get(codes[i], "error")
+        out.append(Result(shown, codes[i], outcome=outcome,
+                          note="" if outcome != "error" else f"the connect attempt exited {codes[i]}, which is no "
+                                                             "connection outcome"))
     return out
 
 

@@ -239,7 +239,7 @@ def _evidence(cells: list[judge.Cell]) -> list[dict]:
     wrong = [{"note": f"{c.source} -> {c.destination} {c.port}: "
               + (f"outcome {c.outcome}" if c.observed is not None else c.why_unobserved)} for c in cells
              if c.outcome is not None and c.observed != c.expected]
-    return wrong + [{"note": f"static tier only: {line}"} for line in judge.deferred_cells(cells)]
+    return wrong + [{"note": f"{judge.DELIBERATELY_UNPROBED} {line}"} for line in judge.deferred_cells(cells)]
 
 
 @live

@@ -274,3 +274,40 @@ def test_component_without_endpoints():
     assert len(found) == 2
     assert any("istiod" in f for f in found)
     assert any("vault/vault" in f for f in found)
+
+
+# --- VAULT-02: the agent's files, by digest -----------------------------------------------------------
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+KNOWN = {_sha("gh-value"): "the value of key token of cortex-api/dev/github",
+         _sha("oa-value"): "the value of key api_key of cortex-api/dev/openai"}
+
+
+def test_secret_file_with_the_contract_content_holds():
+    seen = {"path": "/vault/secrets/github-token", "sha256": _sha("gh-value"), "bytes": 8}
+    assert judge.secret_file_gaps("Pod x", "/vault/secrets/github-token", seen, _sha("gh-value"), "key token",
+                                  KNOWN) == []
+
+
+def test_secret_file_with_another_key_names_it():
+    """A template that renders the wrong key: the file exists, but holds another secret's value."""
+    seen = {"sha256": _sha("oa-value"), "bytes": 8}
+    gaps = judge.secret_file_gaps("Pod x", "/vault/secrets/github-token", seen, _sha("gh-value"),
+                                  "key token of cortex-api/dev/github", KNOWN)
+    assert gaps == ["Pod x: /vault/secrets/github-token does not hold what the contract renders (key token of "
+                    "cortex-api/dev/github); it holds the value of key api_key of cortex-api/dev/openai"]
+
+
+@pytest.mark.parametrize(("seen", "fragment"), [
+    (None, "not reported"), ({"error": "no such file or directory"}, "is missing or unreadable"),
+    ({"sha256": _sha(""), }, "an empty file"), ({"sha256": _sha("other"), "bytes": 5}, "5 bytes matching no value"),
+])
+def test_secret_file_gaps_name_what_was_found(seen, fragment):
+    gaps = judge.secret_file_gaps("Pod x", "/f", seen, _sha("gh-value"), "key token", KNOWN)
+    assert fragment in gaps[0]

@@ -186,3 +186,24 @@ def mutable_image(ref: str, mutable_tags: Iterable[str]) -> bool:
         return False
     last = ref.rsplit("/", 1)[-1]
     return ":" not in last or last.rsplit(":", 1)[1] in set(mutable_tags)
+
+
+def secret_file_gaps(where: str, path: str, seen: Mapping[str, Any] | None, expected: str, what: str,
+                     known: Mapping[str, str]) -> list[str]:
+    """VAULT-02: a file the agent rendered holds what the contract says, judged by digest only.
+
+    `seen` is the stand-in's digest of the file ({sha256, bytes} or {error}), `expected` the sha256 of
+    the contract's content (`what` describes it), `known` every digest of a value the suite wrote, so a
+    wrong file is named (another key, another file's content) without its content ever being read.
+    """
+    if seen is None:
+        return [f"{where}: {path} was not reported by the digest probe"]
+    if seen.get("error") or not seen.get("sha256"):
+        return [f"{where}: {path} is missing or unreadable ({seen.get('error') or 'no digest'})"]
+    if seen["sha256"] == expected:
+        return []
+    holds = known.get(seen["sha256"])
+    if holds is None:
+        holds = ("an empty file" if not seen.get("bytes")
+                 else f"{seen.get('bytes')} bytes matching no value the suite wrote")
+    return [f"{where}: {path} does not hold what the contract renders ({what}); it holds {holds}"]

@@ -165,12 +165,14 @@ def vault_sealed(env) -> Undo:
 
 
 def vault_role(env, role: str, service_accounts: tuple[str, ...] = ("*",),
-               namespaces: tuple[str, ...] = ("*",)) -> Undo:
-    """Another Kubernetes-auth role in Vault, with vault.yaml's policy and audience but bound as given
-    (every account of every namespace by default): a role a manifest may name by mistake."""
+               namespaces: tuple[str, ...] | None = None) -> Undo:
+    """Another Kubernetes-auth role in Vault, with vault.yaml's policy and audience but bound as given (by
+    default every account of the workload's namespace; Vault refuses "*" for both names and namespaces):
+    a role a manifest may name by mistake."""
     contract = fixtures.expectations("vault")
+    bound = list(namespaces) if namespaces else [fixtures.workload().namespace]
     _vault_api(env, "POST", f"auth/kubernetes/role/{role}", {
-        "bound_service_account_names": list(service_accounts), "bound_service_account_namespaces": list(namespaces),
+        "bound_service_account_names": list(service_accounts), "bound_service_account_namespaces": bound,
         "policies": [contract["policy"]], "audience": contract["audience"], "ttl": "1h"})
 
     def undo() -> None:

@@ -69,6 +69,32 @@ def test_standin_probe_without_output_is_an_error():
                                  "a:1").outcome == "error"
 
 
+def test_curl_in_pod_reset_is_a_curl_outcome():
+    found = traffic.curl_in_pod(_Exec(56, "", "curl: (56) Recv failure: Connection reset by peer"), "ns", "p",
+                                "http://x")
+    assert (found.outcome, found.error) == ("", "")
+    assert judge.plaintext_refused("Service x", found.status, found.exit_code, [56], found.note,
+                                   errored=bool(found.error)) == []
+
+
+def test_curl_in_pod_failed_exec_is_an_error_not_a_curl_exit():
+    """kubectl's own failure exits 1 with no curl line: the probe never ran, whatever the code says."""
+    found = traffic.curl_in_pod(_Exec(1, "", 'Error from server (NotFound): pods "p" not found'), "ns", "p",
+                                "http://x")
+    assert found.outcome == "error"
+    assert "could not run" in found.answered()
+    gaps = judge.plaintext_refused("Service x", found.status, found.exit_code, [1], found.note,
+                                   errored=bool(found.error))
+    assert gaps
+    assert "could not probe" in gaps[0]
+
+
+def test_curl_in_pod_answer_is_not_an_error():
+    found = traffic.curl_in_pod(_Exec(0, "HTTP/1.1 403 Forbidden\r\n\r\nRBAC: access denied"), "ns", "p",
+                                "http://x")
+    assert (found.status, found.error, found.answered()) == (403, "", "HTTP 403")
+
+
 # --- MTLS-01 ----------------------------------------------------------------------------------------
 
 

@@ -320,7 +320,7 @@ def _scraped(live, gateway, evidence):
     evidence.append({**result.evidence(), "note": f"{len(names)} metric names", "metrics": names[:200]})
     where = f"{fixtures.workload().ref('Service')} port {metrics['port']}"
     if result.status != 200:
-        pytest.fail(f"{where}: Prometheus's identity got {judge.answered(result.status, result.exit_code)}, "
+        pytest.fail(f"{where}: Prometheus's identity got {result.answered()}, "
                     "expected 200", pytrace=False)
     wanted = [*metrics["app_metrics"], *metrics["mesh_request_metrics"][live.images.source]]
     missing = [m for m in wanted if m not in names]
@@ -338,7 +338,7 @@ def _refused_metrics(live, gateway, evidence):
                     f"(HTTP {result.status})", pytrace=False)
     if result.status != 403:
         pytest.fail(f"{fixtures.workload().ref('Service')} port {metrics['port']}: the other identity got "
-                    f"{judge.answered(result.status, result.exit_code)}, not the mesh's refusal 403: the probe "
+                    f"{result.answered()}, not the mesh's refusal 403: the probe "
                     "never reached the AuthorizationPolicy", pytrace=False)
 
 

@@ -30,20 +30,25 @@ def flow(outcome: str | None) -> bool | None:
     return None
 
 
-def answered(status: int | None, exit_code: int) -> str:
-    """How an HTTP probe ended, for messages: `HTTP 200` or `no answer (curl exit 56)`."""
+def answered(status: int | None, exit_code: int, error: str = "") -> str:
+    """How an HTTP probe ended, for messages: `HTTP 200`, `no answer (curl exit 56)`, or, when curl never
+    ran (`error`: kubectl exec failed), that the probe could not run at all."""
+    if error:
+        return f"no answer: the probe could not run ({error})"
     return f"HTTP {status}" if status is not None else f"no answer (curl exit {exit_code})"
 
 
 def plaintext_refused(where: str, status: int | None, exit_code: int, expected_exits: Sequence[int],
-                      note: str = "") -> list[str]:
+                      note: str = "", errored: bool = False) -> list[str]:
     """MTLS-01: a client without a sidecar must get no HTTP answer, and fail the expected way.
 
     A different exit code is a gap too: exit 7 (connection refused) or 28 (timeout) means the
-    NetworkPolicy or a dead pod stopped the probe, so mTLS was never exercised.
+    NetworkPolicy or a dead pod stopped the probe, so mTLS was never exercised. A probe that never ran
+    (`errored`: kubectl exec failed) exercised nothing either.
     """
-    if "NotFound" in note or "not found" in note:
-        return [f"{where}: the plaintext client could not probe ({note}); mTLS was not exercised"]
+    if errored or "NotFound" in note or "not found" in note:
+        return [f"{where}: the plaintext client could not probe ({note or f'exit {exit_code}'}); mTLS was not "
+                "exercised"]
     if status is not None:
         return [f"{where}: plaintext got HTTP {status}; STRICT mTLS must refuse it"]
     if exit_code not in expected_exits:

@@ -34,6 +34,17 @@ class Result:
     outcome: str = ""
     note: str = ""
 
+    @property
+    def error(self) -> str:
+        """Why the probe could not run at all ("" when it ran, whatever it saw)."""
+        return (self.note or f"exit {self.exit_code}") if self.outcome == "error" else ""
+
+    def answered(self) -> str:
+        """How an HTTP probe ended, for messages (judge.answered)."""
+        from conformance.live.evidence import judge
+
+        return judge.answered(self.status, self.exit_code, self.error)
+
     def evidence(self) -> dict[str, Any]:
         item: dict[str, Any] = {"command": self.command, "exit_code": self.exit_code}
         if self.status is not None:
@@ -83,8 +94,12 @@ def curl_in_pod(kube: Kube, namespace: str, pod: str, url: str, *, headers: dict
     shown = " ".join(argv[:-2] if headers else argv)
     if headers:
         shown += f" -H @- ({what or ', '.join(headers)} on stdin)"
+    note = result.stderr.strip().splitlines()[-1] if result.returncode and result.stderr.strip() else ""
+    # curl -sS says why it failed as "curl: (N) ..."; a non-zero exit without that line is kubectl's (no
+    # such pod, container not running, exec refused), whose exit code is no curl outcome.
+    ran = result.returncode == 0 or status is not None or "curl: (" in result.stderr
     return Result(f"kubectl exec -n {namespace} {pod} -- {shown}", result.returncode, status, response_headers,
-                  body, note=result.stderr.strip().splitlines()[-1] if result.returncode and result.stderr else "")
+                  body, outcome="" if ran else "error", note=note or ("" if ran else f"exit {result.returncode}"))
 
 
 def curl_many_in_pod(kube: Kube, namespace: str, pod: str, url: str, count: int, *,

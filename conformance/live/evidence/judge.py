@@ -125,10 +125,14 @@ def matrix_verdict(cells: Sequence[Cell], what: str) -> list[str]:
 
 
 def deferred_cells(cells: Iterable[Cell]) -> list[str]:
-    """The cells left to the static tier on purpose, each with why: evidence a report shows beside the
-    live verdict, so a pass never reads as if the live tier had looked at them."""
-    return [f"{c.source} -> {c.destination} {c.port}: not probed live; "
-            f"{c.reason.removeprefix(DELIBERATELY_UNPROBED).strip()}" for c in cells if c.deliberate]
+    """The cells left to the static tier on purpose, each named, grouped by why: evidence a report shows
+    beside the live verdict, so a pass never reads as if the live tier had looked at them."""
+    by_reason: dict[str, list[str]] = {}
+    for c in cells:
+        if c.deliberate:
+            by_reason.setdefault(c.reason.removeprefix(DELIBERATELY_UNPROBED).strip(), []).append(
+                f"{c.source} -> {c.destination} {c.port}")
+    return [f"{', '.join(flows)}: not probed live; {why}" for why, flows in by_reason.items()]
 
 
 def canary_gaps(where: str, before_outcome: str | None, before_note: str, after_outcome: str | None,

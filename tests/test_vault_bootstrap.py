@@ -245,11 +245,8 @@ def test_kv_v1_mount_is_refused(root_client: hvac.Client, kube: vault.Kubernetes
     """A mount of the contract's name that is not kv-v2 is reported in one line, not overwritten."""
     root_client.sys.enable_secrets_engine("kv", path="legacy", options={"version": "1"})
     contract = replace(CONTRACT, kv_mount="legacy")
-    body = "{{ .Data.data | toJSON }}{{- end -}}"
-    templates = {s.file: (contract.data_path(s), '{{- with secret "' + contract.data_path(s) + '" -}}' + body)
-                 for s in contract.secrets}
     with pytest.raises(ConformanceError, match="not kv version 2"):
-        vault.bootstrap(root_client, kube, contract=contract, templates=templates)
+        vault.bootstrap(root_client, kube, contract=contract)
 
 
 def test_unreachable_vault_is_one_line(kube: vault.KubernetesAuth) -> None:
@@ -295,3 +292,21 @@ def test_contract_file_is_the_one_both_tiers_read() -> None:
     raw = yaml.safe_load(vault.CONTRACT.read_text())
     assert CONTRACT.role == raw["role"]
     assert [s.file for s in CONTRACT.secrets] == [s["file"] for s in raw["secrets"]]
+
+
+def test_contract_content_ignores_the_overlay_templates() -> None:
+    """One key is its value; several keys are Go's compact JSON of exactly those keys, whatever a template says."""
+    single = next(s for s in CONTRACT.secrets if len(s.keys) == 1)
+    multi = next(s for s in CONTRACT.secrets if len(s.keys) > 1)
+    assert vault.contract_content(single, {single.keys[0]: "v<1>", "extra": "x"}) == "v<1>"
+    values = {k: f"{k}&" for k in multi.keys}
+    expected = json.dumps(dict(sorted(values.items())), separators=(",", ":")).replace("&", "\\u0026")
+    assert vault.contract_content(multi, {**values, "extra": "x"}) == expected
+
+
+def test_known_contents_name_every_key_and_file_without_values() -> None:
+    kv = {CONTRACT.data_path(s): {k: f"value-{s.file}-{k}" for k in s.keys} for s in CONTRACT.secrets}
+    known = vault.known_contents(CONTRACT, kv)
+    assert "the value of key api_key of cortex-api/dev/openai" in known.values()
+    assert all("value-" not in description for description in known.values())
+    assert hashlib.sha256(b"value-openai-api-key-api_key").hexdigest() in known

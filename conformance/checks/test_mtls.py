@@ -62,7 +62,7 @@ def test_plaintext_client_gets_no_answer(live, ready_api_pods, evidence, client)
     evidence.append(result.evidence())
     where = f"{fixtures.workload().ref('Service')} port {client['port']} from {client['namespace']}/{client['pod']}"
     holds(judge.plaintext_refused(where, result.status, result.exit_code, MTLS["plaintext_exit_codes"],
-                                  result.note))
+                                  result.note, errored=bool(result.error)))
 
 
 @live
@@ -78,7 +78,7 @@ def test_mesh_traffic_keeps_mutual_tls(live, ready_api_pods, evidence):
     service = fixtures.workload().ref("Service")
     if result.status != 200:
         pytest.fail(f"{service} port 8080: the mesh client {client['namespace']}/{client['pod']} got "
-                    f"{judge.answered(result.status, result.exit_code)}, expected 200 over Istio mTLS "
+                    f"{result.answered()}, expected 200 over Istio mTLS "
                     "(a DestinationRule that disables or replaces ISTIO_MUTUAL ends here)", pytrace=False)
     if f"URI={client['spiffe']}" not in result.body:
         pytest.fail(f"{fixtures.workload().ref('Deployment')}: X-Forwarded-Client-Cert does not carry "

@@ -12,25 +12,43 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Probe outcomes that mean the flow got through (the stand-in's `probe` vocabulary).
+# Probe outcomes that mean the flow got through (the stand-in's `probe` vocabulary)...
 ALLOWED_OUTCOMES = frozenset({"connected", "resolved", "nxdomain"})
+# ...and those that mean a policy (or nothing listening) stopped it. Anything else (`error`: a failed
+# `kubectl exec`, a batch with the wrong number of lines, no exit code; or a word the stand-in may learn
+# later) observed nothing: the cell is unprobed with that reason, never blocked.
+BLOCKED_OUTCOMES = frozenset({"refused", "timeout", "reset", "unreachable"})
 DELIBERATELY_UNPROBED = "static tier decides:"
 
 
-def answered(status: int | None, exit_code: int) -> str:
-    """How an HTTP probe ended, for messages: `HTTP 200` or `no answer (curl exit 56)`."""
+def flow(outcome: str | None) -> bool | None:
+    """True: the flow got through; False: it was stopped; None: the probe observed neither."""
+    if outcome in ALLOWED_OUTCOMES:
+        return True
+    if outcome in BLOCKED_OUTCOMES:
+        return False
+    return None
+
+
+def answered(status: int | None, exit_code: int, error: str = "") -> str:
+    """How an HTTP probe ended, for messages: `HTTP 200`, `no answer (curl exit 56)`, or, when curl never
+    ran (`error`: kubectl exec failed), that the probe could not run at all."""
+    if error:
+        return f"no answer: the probe could not run ({error})"
     return f"HTTP {status}" if status is not None else f"no answer (curl exit {exit_code})"
 
 
 def plaintext_refused(where: str, status: int | None, exit_code: int, expected_exits: Sequence[int],
-                      note: str = "") -> list[str]:
+                      note: str = "", errored: bool = False) -> list[str]:
     """MTLS-01: a client without a sidecar must get no HTTP answer, and fail the expected way.
 
     A different exit code is a gap too: exit 7 (connection refused) or 28 (timeout) means the
-    NetworkPolicy or a dead pod stopped the probe, so mTLS was never exercised.
+    NetworkPolicy or a dead pod stopped the probe, so mTLS was never exercised. A probe that never ran
+    (`errored`: kubectl exec failed) exercised nothing either.
     """
-    if "NotFound" in note or "not found" in note:
-        return [f"{where}: the plaintext client could not probe ({note}); mTLS was not exercised"]
+    if errored or "NotFound" in note or "not found" in note:
+        return [f"{where}: the plaintext client could not probe ({note or f'exit {exit_code}'}); mTLS was not "
+                "exercised"]
     if status is not None:
         return [f"{where}: plaintext got HTTP {status}; STRICT mTLS must refuse it"]
     if exit_code not in expected_exits:
@@ -41,7 +59,12 @@ def plaintext_refused(where: str, status: int | None, exit_code: int, expected_e
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell of the expected network matrix and what a probe saw (None: not probed, see reason)."""
+    """One cell of the expected network matrix and what a probe saw.
+
+    `outcome` None: not probed, `reason` says why (a reason starting with DELIBERATELY_UNPROBED leaves
+    the cell to the static tier). An outcome that is neither allowed nor blocked carries the probe's
+    error in `reason`.
+    """
 
     source: str
     destination: str
@@ -52,20 +75,34 @@ class Cell:
 
     @property
     def observed(self) -> bool | None:
-        return None if self.outcome is None else self.outcome in ALLOWED_OUTCOMES
+        return flow(self.outcome)
 
     @property
     def deliberate(self) -> bool:
         return self.outcome is None and self.reason.startswith(DELIBERATELY_UNPROBED)
 
+    @property
+    def why_unobserved(self) -> str:
+        """For a cell no probe observed: why, in words a report can show ("" for an observed cell)."""
+        if self.observed is not None:
+            return ""
+        if self.outcome is None:
+            return self.reason
+        return f"the probe errored (outcome {self.outcome}), so the flow is unprobed, not blocked: " \
+               f"{self.reason or 'no detail'}"
+
 
 def matrix_gaps(cells: Iterable[Cell]) -> tuple[list[str], list[str], int]:
-    """(mismatches, cells that should have been probed but were not, number of probed cells)."""
+    """(mismatches, cells that should have been probed but were not, number of cells a probe observed).
+
+    An errored probe counts with the unprobed cells, never as blocked: a row whose every cell is
+    expected blocked would otherwise pass with nothing observed.
+    """
     mismatches, unprobed, probed = [], [], 0
     for cell in cells:
-        if cell.outcome is None:
+        if cell.observed is None:
             if not cell.deliberate:
-                unprobed.append(f"{cell.source} -> {cell.destination} {cell.port}: {cell.reason}")
+                unprobed.append(f"{cell.source} -> {cell.destination} {cell.port}: {cell.why_unobserved}")
             continue
         probed += 1
         if cell.observed != cell.expected:
@@ -85,6 +122,36 @@ def matrix_verdict(cells: Sequence[Cell], what: str) -> list[str]:
     if probed == 0:
         gaps.append(f"no cell of {what} was probed: nothing was observed")
     return gaps
+
+
+def deferred_cells(cells: Iterable[Cell]) -> list[str]:
+    """The cells left to the static tier on purpose, each named, grouped by why: evidence a report shows
+    beside the live verdict, so a pass never reads as if the live tier had looked at them."""
+    by_reason: dict[str, list[str]] = {}
+    for c in cells:
+        if c.deliberate:
+            by_reason.setdefault(c.reason.removeprefix(DELIBERATELY_UNPROBED).strip(), []).append(
+                f"{c.source} -> {c.destination} {c.port}")
+    return [f"{', '.join(flows)}: not probed live; {why}" for why, flows in by_reason.items()]
+
+
+def canary_gaps(where: str, before_outcome: str | None, before_note: str, after_outcome: str | None,
+                after_note: str) -> list[str]:
+    """NET-01: the canary connects before the deny and is blocked after it. A probe that errored on
+    either side proves nothing: it is a gap naming the error, never "the deny works"."""
+    if flow(before_outcome) is None:
+        return [f"{where}: the canary's probe before any policy errored (outcome {before_outcome}: "
+                f"{before_note or 'no detail'}), so enforcement could not be tested"]
+    if not flow(before_outcome):
+        return [f"{where}: the canary could not connect even before any policy ({before_outcome}); the cluster "
+                "network itself is broken"]
+    if flow(after_outcome) is None:
+        return [f"{where}: the canary's probe after the deny policy errored (outcome {after_outcome}: "
+                f"{after_note or 'no detail'}), so whether the CNI enforces NetworkPolicy is unknown"]
+    if flow(after_outcome):
+        return [f"{where}: the connection still succeeds under the deny policy, so the CNI does not enforce "
+                "NetworkPolicy and no live network result can be trusted"]
+    return []
 
 
 def eviction_gaps(pdb: str, answers: Mapping[str, int], granted_expected: int) -> list[str]:
@@ -128,3 +195,24 @@ def mutable_image(ref: str, mutable_tags: Iterable[str]) -> bool:
         return False
     last = ref.rsplit("/", 1)[-1]
     return ":" not in last or last.rsplit(":", 1)[1] in set(mutable_tags)
+
+
+def secret_file_gaps(where: str, path: str, seen: Mapping[str, Any] | None, expected: str, what: str,
+                     known: Mapping[str, str]) -> list[str]:
+    """VAULT-02: a file the agent rendered holds what the contract says, judged by digest only.
+
+    `seen` is the stand-in's digest of the file ({sha256, bytes} or {error}), `expected` the sha256 of
+    the contract's content (`what` describes it), `known` every digest of a value the suite wrote, so a
+    wrong file is named (another key, another file's content) without its content ever being read.
+    """
+    if seen is None:
+        return [f"{where}: {path} was not reported by the digest probe"]
+    if seen.get("error") or not seen.get("sha256"):
+        return [f"{where}: {path} is missing or unreadable ({seen.get('error') or 'no digest'})"]
+    if seen["sha256"] == expected:
+        return []
+    holds = known.get(seen["sha256"])
+    if holds is None:
+        holds = ("an empty file" if not seen.get("bytes")
+                 else f"{seen.get('bytes')} bytes matching no value the suite wrote")
+    return [f"{where}: {path} does not hold what the contract renders ({what}); it holds {holds}"]

@@ -34,6 +34,17 @@ class Result:
     outcome: str = ""
     note: str = ""
 
+    @property
+    def error(self) -> str:
+        """Why the probe could not run at all ("" when it ran, whatever it saw)."""
+        return (self.note or f"exit {self.exit_code}") if self.outcome == "error" else ""
+
+    def answered(self) -> str:
+        """How an HTTP probe ended, for messages (judge.answered)."""
+        from conformance.live.evidence import judge
+
+        return judge.answered(self.status, self.exit_code, self.error)
+
     def evidence(self) -> dict[str, Any]:
         item: dict[str, Any] = {"command": self.command, "exit_code": self.exit_code}
         if self.status is not None:
@@ -83,8 +94,12 @@ def curl_in_pod(kube: Kube, namespace: str, pod: str, url: str, *, headers: dict
     shown = " ".join(argv[:-2] if headers else argv)
     if headers:
         shown += f" -H @- ({what or ', '.join(headers)} on stdin)"
+    note = result.stderr.strip().splitlines()[-1] if result.returncode and result.stderr.strip() else ""
+    # curl -sS says why it failed as "curl: (N) ..."; a non-zero exit without that line is kubectl's (no
+    # such pod, container not running, exec refused), whose exit code is no curl outcome.
+    ran = result.returncode == 0 or status is not None or "curl: (" in result.stderr
     return Result(f"kubectl exec -n {namespace} {pod} -- {shown}", result.returncode, status, response_headers,
-                  body, note=result.stderr.strip().splitlines()[-1] if result.returncode and result.stderr else "")
+                  body, outcome="" if ran else "error", note=note or ("" if ran else f"exit {result.returncode}"))
 
 
 def curl_many_in_pod(kube: Kube, namespace: str, pod: str, url: str, count: int, *,
@@ -119,13 +134,18 @@ def standin_probe(kube: Kube, namespace: str, pod: str, kind: str, target: str, 
                   outcome=parsed.get("outcome", "error"), note=parsed.get("error", ""))
 
 
+# What `timeout N bash -c 'exec 3<>/dev/tcp/HOST/PORT'` exits with: 0 connected, 124 timed out, 1 bash could
+# not connect (refused, reset or unreachable: a policy's reject). Any other code (125-127: timeout or bash
+# could not run; 137: killed) observed no connection at all, so it is an error, never "refused".
+BASH_TCP_OUTCOMES = {0: "connected", 124: "timeout", 1: "refused"}
+
+
 def bash_tcp(kube: Kube, namespace: str, pod: str, container: str, host: str, port: int, seconds: int = 3) -> Result:
-    """A TCP connect from a container that has bash (the sidecar, whose UID Istio does not capture)."""
-    argv = ["timeout", str(seconds), "bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"]
-    result = pod_exec(kube, namespace, pod, argv, container=container, timeout=seconds + 20)
-    outcome = {0: "connected", 124: "timeout"}.get(result.returncode, "refused")
-    return Result(f"kubectl exec -n {namespace} {pod} -c {container} -- {' '.join(argv)}", result.returncode,
-                  outcome=outcome, note=result.stderr.strip()[-160:] if result.returncode not in (0, 124) else "")
+    """A TCP connect from a container that has bash (the sidecar, whose UID Istio does not capture).
+
+    One-target bash_tcp_batch: the connect's exit code comes back on stdout, so a failed `kubectl exec`
+    (which exits 1 too) cannot pass for a refused connection."""
+    return bash_tcp_batch(kube, namespace, pod, container, [(host, port)], seconds)[0]
 
 
 def standin_batch(kube: Kube, namespace: str, pod: str, probes: list[dict[str, str]], *,
@@ -142,7 +162,10 @@ def standin_batch(kube: Kube, namespace: str, pod: str, probes: list[dict[str, s
                 for p in probes]
     out = []
     for probe, line in zip(probes, lines, strict=True):
-        parsed = json.loads(line)
+        try:
+            parsed = json.loads(line)
+        except json.JSONDecodeError:
+            parsed = {"outcome": "error", "error": f"not a probe result: {line[:120]}"}
         out.append(Result(f"{shown} <<< {probe['kind']} {probe['target']}", 0, outcome=parsed.get("outcome", "error"),
                           note=parsed.get("error", "")))
     return out
@@ -166,7 +189,10 @@ def bash_tcp_batch(kube: Kube, namespace: str, pod: str, container: str, targets
             note = (result.stderr or result.stdout).strip()[-200:] or f"exit {result.returncode}"
             out.append(Result(shown, result.returncode, outcome="error", note=note))
             continue
-        out.append(Result(shown, codes[i], outcome={0: "connected", 124: "timeout"}.get(codes[i], "refused")))
+        outcome = BASH_TCP_OUTCOMES.get(codes[i], "error")
+        out.append(Result(shown, codes[i], outcome=outcome,
+                          note="" if outcome != "error" else f"the connect attempt exited {codes[i]}, which is no "
+                                                             "connection outcome"))
     return out
 
 

@@ -134,21 +134,26 @@ def cni_enforcement_off(env) -> Undo:
     return undo_patch
 
 
-def vault_sealed(env) -> Undo:
-    """Seal the dev Vault (its HTTP API, the root token in a header, never in an argv); the undo starts a
-    fresh one, bootstraps it again and gives the pods new agents."""
+def _vault_api(env, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+    """One call of the dev Vault's HTTP API with the root token (in a header, never in an argv)."""
     import urllib.error
     import urllib.request
 
     token = base64.b64decode(env.kube.run("get", "secret", "vault-dev-root-token", "-n", "vault", "-o",
                                           "jsonpath={.data.token}").stdout).decode()
     with env.kube.port_forward("vault", "service/vault", 8200) as port:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/sys/seal", method="PUT",
-                                         headers={"X-Vault-Token": token})
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/{path}", method=method,
+                                         headers={"X-Vault-Token": token},
+                                         data=None if body is None else json.dumps(body).encode())
         try:
             urllib.request.urlopen(request, timeout=15).close()  # noqa: S310 - loopback port-forward
         except (urllib.error.URLError, OSError) as exc:
-            raise ConformanceError(f"Vault did not seal: {exc}") from None
+            raise ConformanceError(f"Vault refused {method} /v1/{path}: {exc}") from None
+
+
+def vault_sealed(env) -> Undo:
+    """Seal the dev Vault; the undo starts a fresh one, bootstraps it again and gives the pods new agents."""
+    _vault_api(env, "PUT", "sys/seal")
 
     def undo() -> None:
         pods = env.kube.run("get", "pods", "-n", "vault", "-l", "app.kubernetes.io/name=vault", "-o", "name").stdout
@@ -156,6 +161,22 @@ def vault_sealed(env) -> Undo:
         env.kube.rollout("vault", "deployment/vault", timeout=WAIT)
         env.workload.vault_result = env.workload._bootstrap_vault()
         env.workload.restart()
+    return undo
+
+
+def vault_role(env, role: str, service_accounts: tuple[str, ...] = ("*",),
+               namespaces: tuple[str, ...] | None = None) -> Undo:
+    """Another Kubernetes-auth role in Vault, with vault.yaml's policy and audience but bound as given (by
+    default every account of the workload's namespace; Vault refuses "*" for both names and namespaces):
+    a role a manifest may name by mistake."""
+    contract = fixtures.expectations("vault")
+    bound = list(namespaces) if namespaces else [fixtures.workload().namespace]
+    _vault_api(env, "POST", f"auth/kubernetes/role/{role}", {
+        "bound_service_account_names": list(service_accounts), "bound_service_account_namespaces": bound,
+        "policies": [contract["policy"]], "audience": contract["audience"], "ttl": "1h"})
+
+    def undo() -> None:
+        _vault_api(env, "DELETE", f"auth/kubernetes/role/{role}")
     return undo
 
 
@@ -279,6 +300,7 @@ CALLS: dict[str, Callable[..., Undo]] = {
     "access-log-with-tokens": access_log_with_tokens,
     "cni-enforcement-off": cni_enforcement_off,
     "vault-sealed": vault_sealed,
+    "vault-role": vault_role,
     "jwks-rotated": jwks_rotated,
     "certificate-for-other-host": certificate_for_other_host,
     "mutable-tag": mutable_tag,

@@ -6,8 +6,10 @@ ServiceAccounts and the secrets with their paths and keys. The bootstrap
 - makes sure the kv-v2 mount exists and writes a dummy value, generated per run, for every key
   of every secret (existing complete values are kept unless ``rotate``: pods already running on
   a reused cluster hold files rendered from them);
-- computes the sha256 of each file the Vault agent will render from the overlay's templates, so
-  the live check compares digests with the pod's files and no value is ever printed;
+- computes the sha256 of each file as the contract says it must read (one key: its value; several
+  keys: Go's compact JSON of exactly those keys), from the values it wrote and never from the
+  overlay's templates, so the live check holds the templates to the contract, compares digests with
+  the pod's files, and no value is ever printed;
 - enables and configures Kubernetes auth with the cluster's host, CA and reviewer JWT;
 - writes a policy that can read exactly this service's secret paths, nothing else;
 - writes a role bound to exactly the listed ServiceAccounts and namespaces, with the audience.
@@ -80,8 +82,11 @@ class BootstrapResult:
 
     role: str
     policy: str
-    digests: dict[str, str]  # file name -> sha256 of the rendered content
+    digests: dict[str, str]  # file name -> sha256 of the content the contract gives it
     written: tuple[str, ...]  # kv paths whose values this run wrote (empty when all were kept)
+    # sha256 -> what content with that digest is ("key api_key of cortex-api/dev/openai", ...): every key's
+    # value and every file's content, so a wrong file can be named without reading it.
+    known: dict[str, str] = field(default_factory=dict)
 
     def file_path(self, file: str) -> str:
         return f"{AGENT_SECRETS_DIR}/{file}"
@@ -220,6 +225,29 @@ def dummy_value(key: str) -> str:
     return f"dummy-{token}"
 
 
+def contract_content(secret: SecretSpec, values: Mapping[str, Any]) -> str:
+    """What the file of `secret` must hold by the contract alone: one key's value as it is, or several
+    keys as Go's compact JSON (what the agent's toJSON writes) of exactly those keys."""
+    if len(secret.keys) == 1:
+        return str(values[secret.keys[0]])
+    return _go_json({key: values[key] for key in secret.keys})
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def known_contents(contract: Contract, kv: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """sha256 -> a description, for every key's value and every file's contract content."""
+    known: dict[str, str] = {}
+    for secret in contract.secrets:
+        values = kv[contract.data_path(secret)]
+        for key in secret.keys:
+            known.setdefault(_sha256(str(values[key])), f"the value of key {key} of {secret.path}")
+        known.setdefault(_sha256(contract_content(secret, values)), f"the content of {secret.file}")
+    return known
+
+
 def check_templates(contract: Contract, templates: Mapping[str, tuple[str, str]]) -> None:
     """The overlay's templates and the contract must name the same files and paths."""
     files = {s.file for s in contract.secrets}
@@ -265,12 +293,12 @@ def _current_values(client: hvac.Client, contract: Contract, secret: SecretSpec)
 
 
 def bootstrap(client: hvac.Client, kube: KubernetesAuth, *, contract: Contract | None = None,
-              templates: Mapping[str, tuple[str, str]] | None = None, rotate: bool = False,
-              auth_mount: str = AUTH_MOUNT) -> BootstrapResult:
-    """Configure Vault for the contract; returns digests of the files the agent will render."""
+              rotate: bool = False, auth_mount: str = AUTH_MOUNT) -> BootstrapResult:
+    """Configure Vault for the contract; returns digests of the files the agent must render.
+
+    The overlay's templates play no part: they are what the live check tests, so a template that
+    renders the wrong key must not move the expectation with it."""
     contract = contract or load_contract()
-    templates = templates if templates is not None else templates_from_patch()
-    check_templates(contract, templates)
     names, namespaces = role_bindings(contract)
     step = "connecting"
     try:
@@ -287,8 +315,7 @@ def bootstrap(client: hvac.Client, kube: KubernetesAuth, *, contract: Contract |
                                                              mount_point=contract.kv_mount)
                 written.append(secret.path)
             kv[contract.data_path(secret)] = values
-        digests = {s.file: hashlib.sha256(render_template(templates[s.file][1], kv).encode()).hexdigest()
-                   for s in contract.secrets}
+        digests = {s.file: _sha256(contract_content(s, kv[contract.data_path(s)])) for s in contract.secrets}
         step = f"enabling Kubernetes auth at {auth_mount}/"
         _ensure_kubernetes_auth(client, auth_mount)
         step = f"configuring Kubernetes auth at {auth_mount}/"
@@ -307,4 +334,5 @@ def bootstrap(client: hvac.Client, kube: KubernetesAuth, *, contract: Contract |
         raise ConformanceError(f"Vault bootstrap failed while {step}: {detail}") from None
     except OSError as exc:  # requests' connection errors derive from OSError
         raise ConformanceError(f"Vault bootstrap failed while {step}: cannot reach {client.url} ({exc})") from None
-    return BootstrapResult(role=contract.role, policy=contract.policy, digests=digests, written=tuple(written))
+    return BootstrapResult(role=contract.role, policy=contract.policy, digests=digests, written=tuple(written),
+                           known=known_contents(contract, kv))

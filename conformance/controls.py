@@ -45,6 +45,9 @@ CATALOGUE: tuple[Control, ...] = (
     Control("SCHEMA-02", "SCHEMA", "Istio objects validate strictly against the pinned Istio CRD schemas",
             "Linters skip CRDs; an unknown field in a PeerAuthentication or AuthorizationPolicy is pruned "
             "and the policy means something else.", (STATIC,)),
+    Control("SCHEMA-03", "SCHEMA", "The cluster admits every object of the overlay",
+            "An object the API server or a validating webhook refuses at apply time never exists: the "
+            "manifests are wrong even though every admitted object passes its checks.", (LIVE,)),
     Control("SEC-01", "SEC", "Every container meets Pod Security Standard restricted",
             "Non-root, no privilege escalation, capabilities dropped, seccomp confined, no host access; "
             "injected sidecars included once admitted.", _BOTH),
@@ -69,6 +72,10 @@ CATALOGUE: tuple[Control, ...] = (
             "must arrive with its SPIFFE identity.", _BOTH),
     Control("MTLS-03", "MTLS", "Sidecar injection is on for the namespace and not opted out by the pods",
             "Without a sidecar there is no mTLS, no JWT check and no authorization at the pod.", _BOTH),
+    Control("MTLS-04", "MTLS", "The workload's outbound calls carry its identity over mTLS",
+            "A call that leaves the pod without its sidecar (outbound capture excluded by range, port or UID) "
+            "goes out in plaintext and without the workload's identity; only the receiving side can tell.",
+            (LIVE,)),
     Control("JWT-01", "JWT", "A RequestAuthentication validates tokens for the workload",
             "Issuer, https JWKS, audiences, and tokens taken only from the Authorization header.", _BOTH),
     Control("JWT-02", "JWT", "An AuthorizationPolicy requires a request principal on every API path",
@@ -143,6 +150,10 @@ CATALOGUE: tuple[Control, ...] = (
     Control("TEL-04", "TEL", "Prometheus, and only Prometheus, scrapes the merged metrics, mesh metrics included",
             "The merged endpoint shows traffic and internals; any other identity reading it is a leak, and without "
             "the mesh's request metrics the pod's traffic is invisible.", _BOTH),
+    Control("TEL-05", "TEL", "No credential the workload receives reaches any telemetry sink",
+            "Span tags and events, metric labels and logs are kept longer and read more widely than the API; a "
+            "header copied into any of them (a Telemetry customTag, a tag override, a logged header) leaks the "
+            "bearer token.", (LIVE,)),
 )
 
 BY_ID: dict[str, Control] = {c.id: c for c in CATALOGUE}

@@ -91,3 +91,48 @@ def test_admitted_pods_have_sidecars(admitted):
         if "istio-init" in names:
             gaps.append(f"{pod.owner.ref}: istio-init is injected (Istio CNI should replace it; it needs NET_ADMIN)")
     holds(gaps)
+
+
+# The outcomes of a call the receiving side refused: a reset (STRICT or RBAC closing the connection), a refusal or
+# silence. Anything else (an exec that failed, no JSON) is no observation at all.
+REFUSED = ("reset", "refused", "timeout", "unreachable")
+
+
+def _workload_identity() -> str:
+    spec = fixtures.workload()
+    return f"spiffe://cluster.local/ns/{spec.namespace}/sa/{spec.service_account}"
+
+
+def _redis_ping(live, namespace: str, pod: str, target: str, container: str | None = None) -> probe.Result:
+    return probe.standin_probe(live.kube, namespace, pod, "redis", target, container=container, timeout="3s")
+
+
+@live
+@pytest.mark.control("MTLS-04")
+@pytest.mark.parametrize("call", MTLS["outbound"], ids=[c["name"] for c in MTLS["outbound"]])
+def test_outbound_call_arrives_with_workload_identity(live, ready_api_pods, evidence, call):
+    """MTLS-04: each cortex-api pod's call to its dependency is answered by a receiver that admits only mTLS
+    from cortex-api's SPIFFE identity, and that receiver refuses a plaintext caller and another identity."""
+    identity, target = _workload_identity(), call["target"]
+    gaps = []
+    for pod in ready_api_pods:
+        name = pod["metadata"]["name"]
+        result = _redis_ping(live, pod["metadata"]["namespace"], name, target, container=call["container"])
+        evidence.append(result.evidence())
+        if result.outcome != "connected":
+            gaps.append(f"Pod {fixtures.workload().namespace}/{name}: its call from container {call['container']} to "
+                        f"{target} got no answer ({result.outcome}{f': {result.note}' if result.note else ''}); the "
+                        f"receiver admits only mTLS from {identity}, so the call left without the pod's sidecar "
+                        "(outbound capture excluded) or without its identity")
+    # Without these the answer above would prove nothing: a receiver that admits anyone answers everyone.
+    for caller in call["refused_callers"]:
+        result = _redis_ping(live, caller["namespace"], caller["pod"], target)
+        evidence.append(result.evidence())
+        who = f"{caller['namespace']}/{caller['pod']} ({caller['name']})"
+        if result.outcome == "connected":
+            gaps.append(f"{target}: {who} got an answer too, so the receiving side does not admit only {identity} "
+                        "and its answer to cortex-api proves no mTLS identity")
+        elif result.outcome not in REFUSED:
+            gaps.append(f"{target}: the refusal of {who} could not be observed ({result.outcome}"
+                        f"{f': {result.note}' if result.note else ''})")
+    holds(gaps)

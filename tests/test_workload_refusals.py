@@ -80,3 +80,15 @@ def test_an_apply_the_cluster_did_not_judge_still_ends_the_run(tmp_path):
 ])
 def test_only_the_clusters_judgement_is_a_refusal(reason, refused):
     assert refusal(reason) is refused
+
+
+def test_what_the_cluster_holds_is_what_the_next_apply_is_compared_with(tmp_path):
+    """A refused new object is left out of `rendered`; a refused change keeps the version the cluster kept, so a
+    fault's undo sees no Istio change to wait for a push of."""
+    workload, _ = _workload(FakeKube(), tmp_path)
+    workload.apply_overlay(yaml.safe_dump_all([ALLOW]))
+    workload.apply_overlay(yaml.safe_dump_all([ALLOW, CUSTOM]))
+    assert [d["metadata"]["name"] for d in yaml.safe_load_all(workload.rendered)] == ["cortex-api"]
+    changed = {**ALLOW, "spec": {"action": "CUSTOM"}}
+    workload.apply_overlay(yaml.safe_dump_all([changed]))
+    assert list(yaml.safe_load_all(workload.rendered)) == [ALLOW]

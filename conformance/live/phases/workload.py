@@ -228,6 +228,9 @@ class Workload:
             if not self.refused:
                 raise
             self.progress("workload: the cluster refused " + "; ".join(f"{ref}: {why}" for ref, why in self.refused))
+            # What the cluster holds: a refused object keeps its previous version, or does not exist. The next
+            # apply (a fault's undo) is compared with this, and must not wait for a push of what never changed.
+            rendered = _admitted(rendered, self.rendered, {ref for ref, _ in self.refused})
         self.rendered, self.applied_keys = rendered, _keys(rendered)
         self.wait_rollout(timeout=wait)
 
@@ -240,8 +243,7 @@ class Workload:
         for doc in yaml.safe_load_all(rendered):
             if not doc or not doc.get("kind"):
                 continue
-            meta = doc.get("metadata") or {}
-            ref = f"{doc['kind']} {meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta.get('name')}"
+            ref = _ref(doc)
             try:
                 self.kube.apply(yaml.safe_dump(doc), what=ref)
             except KubeError as exc:
@@ -353,6 +355,27 @@ class Workload:
         with contextlib.suppress(KubeError):
             self.kube.run("delete", "pods", "-n", fixtures.workload().gateway.namespace, "-l",
                           "app.kubernetes.io/part-of=cortex-conformance", "--ignore-not-found")
+
+
+def _ref(doc: dict[str, Any]) -> str:
+    """`Kind namespace/name` of a manifest, as messages name it."""
+    meta = doc.get("metadata") or {}
+    return f"{doc['kind']} {meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta.get('name')}"
+
+
+def _admitted(rendered: str, previous: str, refused: set[str]) -> str:
+    """`rendered` with each refused object replaced by its version in `previous` (the cluster kept it), or left out."""
+    kept = {_ref(doc): doc for doc in yaml.safe_load_all(previous or "") if doc and doc.get("kind")}
+    docs = []
+    for doc in yaml.safe_load_all(rendered):
+        if not doc or not doc.get("kind"):
+            continue
+        ref = _ref(doc)
+        if ref not in refused:
+            docs.append(doc)
+        elif ref in kept:
+            docs.append(kept[ref])
+    return yaml.safe_dump_all(docs, sort_keys=False)
 
 
 def refusal(reason: str) -> bool:

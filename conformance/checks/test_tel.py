@@ -371,6 +371,7 @@ def _credentials(live, gateway, evidence):
     """TEL-05: tokens sent to cortex-api land in no span, no log line and no metric label."""
     from conformance.live.evidence import leaks, tokens
     from conformance.live.platform.collector import Jaeger, rfc3339
+    from conformance.live.platform.push import GATEWAY_SELECTOR
 
     spec = fixtures.workload()
     # Tokens of this check's own (a jti): a place that holds one of them holds what this check sent.
@@ -408,7 +409,8 @@ def _credentials(live, gateway, evidence):
         pytest.fail(f"the trace sink could not be searched for the tokens: {exc}", pytrace=False)
     # Logs: every container of the gateway's and cortex-api's pods (access logs included), once both logged
     # the requests, so that a sink that was not read is not taken for a clean one.
-    gateway_selector = ",".join(f"{k}={v}" for k, v in spec.gateway.labels.items())
+    # The gateway's own pods: the conformance clients in its namespace copy its istio=ingressgateway label.
+    gateway_selector = GATEWAY_SELECTOR
     lines: list[tuple[str, str]] = []
 
     def logged() -> bool:

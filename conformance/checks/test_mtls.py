@@ -98,9 +98,9 @@ def test_admitted_pods_have_sidecars(admitted):
     holds(gaps)
 
 
-# The outcomes of a call the receiving side refused: a reset (STRICT or RBAC closing the connection), a refusal or
-# silence. Anything else (an exec that failed, no JSON) is no observation at all.
-REFUSED = ("reset", "refused", "timeout", "unreachable")
+# The outcome of a call the receiving sidecar refused: it accepts the connection, then closes it (STRICT on plaintext,
+# RBAC on another identity). A timeout or a refused connect never reached it, and an exec that failed observed nothing.
+REFUSED = ("reset",)
 
 
 def _workload_identity() -> str:

@@ -46,10 +46,12 @@ CATALOGUE: tuple[Control, ...] = (
     Control("SCHEMA-02", "SCHEMA", "Istio objects validate strictly against the pinned Istio CRD schemas",
             "Linters skip CRDs; an unknown field in a PeerAuthentication or AuthorizationPolicy is pruned "
             "and the policy means something else.", (STATIC,)),
-    Control("SCHEMA-03", "SCHEMA", "Istio objects pass istiod's own validation, beyond the CRD schemas",
+    Control("SCHEMA-03", "SCHEMA", "Istio objects pass istiod's own validation, and the cluster admits every object",
             "istiod's validating webhook refuses what the CRDs' rules let through (a CUSTOM policy without a "
-            "provider, a dry-run annotation where it means nothing); refused at apply, the object never takes "
-            "effect and the overlay does not deploy as reviewed.", (STATIC,)),
+            "provider, a dry-run annotation where it means nothing), and the API server refuses what its own "
+            "validation does; refused at apply, the object never exists and the overlay does not deploy as "
+            "reviewed. Statically the webhook's rules as restated here; live what the cluster really admitted.",
+            _BOTH),
     Control("SEC-01", "SEC", "Every container meets Pod Security Standard restricted",
             "Non-root, no privilege escalation, capabilities dropped, seccomp confined, no host access; "
             "injected sidecars included once admitted.", _BOTH),
@@ -74,6 +76,10 @@ CATALOGUE: tuple[Control, ...] = (
             "must arrive with its SPIFFE identity.", _BOTH),
     Control("MTLS-03", "MTLS", "Sidecar injection is on for the namespace and not opted out by the pods",
             "Without a sidecar there is no mTLS, no JWT check and no authorization at the pod.", _BOTH),
+    Control("MTLS-04", "MTLS", "The workload's outbound calls carry its identity over mTLS",
+            "A call that leaves the pod without its sidecar (outbound capture excluded by range, port or UID) "
+            "goes out in plaintext and without the workload's identity; only the receiving side can tell.",
+            (LIVE,)),
     Control("JWT-01", "JWT", "A RequestAuthentication validates tokens for the workload",
             "Issuer, https JWKS, audiences, and tokens taken only from the Authorization header.", _BOTH),
     Control("JWT-02", "JWT", "An AuthorizationPolicy requires a request principal on every API path",
@@ -148,6 +154,10 @@ CATALOGUE: tuple[Control, ...] = (
     Control("TEL-04", "TEL", "Prometheus, and only Prometheus, scrapes the merged metrics, mesh metrics included",
             "The merged endpoint shows traffic and internals; any other identity reading it is a leak, and without "
             "the mesh's request metrics the pod's traffic is invisible.", _BOTH),
+    Control("TEL-05", "TEL", "No credential the workload receives reaches any telemetry sink",
+            "Span tags and events, metric labels and logs are kept longer and read more widely than the API; a "
+            "header copied into any of them (a Telemetry customTag, a tag override, a logged header) leaks the "
+            "bearer token.", (LIVE,)),
     Control("CLOSED-01", "CLOSED", "Each governed namespace holds only the objects the expectations name",
             "An extra ServiceEntry, Sidecar, EnvoyFilter or policy widens what the pod can reach or who can "
             "reach it without failing any check that looks for what is expected; only documented harmless "

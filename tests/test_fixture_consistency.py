@@ -34,3 +34,17 @@ def test_network_expectations_name_the_same_gateway():
     group = fixtures.expectations("network")["groups"]["ingress-gateway"]
     assert group["namespace"] == gateway.namespace
     assert group["labels"] == gateway.labels
+
+
+def test_redis_receiver_admits_exactly_the_workload_identity():
+    """MTLS-04 reads an answer from the stand-in Redis as cortex-api's identity over mTLS: its sidecar must admit
+    exactly workload.yaml's service account, and the call's target must be the one the manifests dial."""
+    spec = fixtures.workload()
+    policy = yaml.safe_load((paths.FIXTURES / "clients" / "authorization_policy_redis.yaml").read_text())
+    principals = [p for rule in policy["spec"]["rules"] for s in rule["from"] for p in s["source"]["principals"]]
+    assert principals == [f"cluster.local/ns/{spec.namespace}/sa/{spec.service_account}"]
+    redis = next(c for c in fixtures.expectations("live")["mtls"]["outbound"] if c["name"] == "redis")
+    group = fixtures.expectations("network")["groups"]["redis"]
+    host, port = redis["target"].rsplit(":", 1)
+    assert host.split(".")[1] == group["namespace"] == policy["metadata"]["namespace"]
+    assert f"{port}/TCP" in group["ports"]

@@ -790,3 +790,20 @@ def test_no_endpoint_means_no_export(standin_binary: Path, tmp_path: Path, pod_p
     assert status == 200
     assert answer["standin"]["trace"]["trace_id"] == trace_id
     assert answer["standin"]["trace"]["exported"] is False
+
+
+def test_probe_redis_connected_only_on_pong(standin_binary: Path, tmp_path: Path, pod_ports: PodPorts) -> None:
+    """`probe redis` is connected only when the server answers PING with +PONG (MTLS-04 relies on it)."""
+    with running(standin_binary, "redis-proxy", tmp_path, container_env("redis-proxy", pod_ports)):
+        code, result = _probe(standin_binary, "redis", f"127.0.0.1:{pod_ports.local('redis-proxy', 'redis')}")
+    assert (code, result["outcome"], result["body"]) == (0, "connected", "+PONG")
+
+
+def test_probe_redis_on_a_silent_server_is_not_connected(standin_binary: Path) -> None:
+    """`probe redis` against a server that accepts and says nothing (a proxy that admitted nothing) is no answer."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        code, result = _probe(standin_binary, "redis", f"127.0.0.1:{server.getsockname()[1]}", "--timeout", "500ms")
+    assert code != 0
+    assert result["outcome"] != "connected"

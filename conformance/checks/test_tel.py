@@ -349,6 +349,114 @@ def _refused_metrics(live, gateway, evidence):
                     "never reached the AuthorizationPolicy", pytrace=False)
 
 
+def _raw(jaeger, path: str, params: dict[str, str] | None = None):
+    """An api/v3 answer as the collector holds it, every field (the parsed Span keeps only attributes)."""
+    import urllib.parse
+    import urllib.request
+
+    url = f"{jaeger.base_url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - loopback port-forward
+        return json.loads(answer.read())
+
+
+def _pod_logs(live, namespace: str, selector: str, since_seconds: int) -> list[tuple[str, str]]:
+    """(namespace/pod/container, line) of every container of the selected pods: access logs and the rest."""
+    lines = []
+    for pod in live.kube.json("get", "pods", "-n", namespace, "-l", selector)["items"]:
+        name = pod["metadata"]["name"]
+        found = live.kube.run("logs", name, "-n", namespace, "--all-containers", "--prefix",
+                              f"--since={since_seconds}s", check=False, timeout=60)
+        for line in found.stdout.splitlines():
+            source, _, text = line.partition(" ")
+            lines.append((f"{namespace}/{source.strip('[]').removeprefix('pod/') or name}", text))
+    return lines
+
+
+def _both_servers(spans: list[traces.Span]) -> bool:
+    return bool(traces.find(spans, service=SERVICES["gateway"], kind="server")
+                and traces.find(spans, service=SERVICES["sidecar"], kind="server"))
+
+
+def _credentials(live, gateway, evidence):
+    """TEL-05: tokens sent to cortex-api land in no span, no log line and no metric label."""
+    from conformance.live.evidence import leaks, tokens
+    from conformance.live.platform.collector import Jaeger, rfc3339
+    from conformance.live.platform.push import GATEWAY_SELECTOR
+
+    spec = fixtures.workload()
+    # Tokens of this check's own (a jti): a place that holds one of them holds what this check sent.
+    minted = tokens.mint(live.workload.signing_keys, jti=uuid.uuid4().hex)
+    sent = {name: minted.case(name) for name in TEL["credentials"]["cases"]}
+    frags = leaks.fragments({f"the {name} token": case.token for name, case in sent.items()})
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    started = time.monotonic()
+    trace_ids = []
+    for name, case in sent.items():
+        trace_id, span_id = _ids()
+        result = gateway.request(observe.expectations()["gateway"]["models_path"],
+                                 headers={**case.headers, "traceparent": f"00-{trace_id}-{span_id}-01",
+                                          "x-client-trace-id": str(uuid.uuid4())}, what=f"the {name} token")
+        evidence.append(result.evidence())
+        if result.status != case.status:
+            pytest.fail(f"{spec.ref('Gateway')}: the {name} token got {judge.answered(result.status, result.exit_code)}"
+                        f", not {case.status}: the request did not take the path whose sinks are checked",
+                        pytrace=False)
+        trace_ids.append(trace_id)
+    places: list[str] = []
+    # Spans: each request's whole trace, then every recent trace of the services, every field.
+    try:
+        with Jaeger(live.kube) as jaeger:
+            for trace_id in trace_ids:
+                jaeger.wait_for_trace(trace_id, _both_servers, TEL["tracing"]["arrive_within_seconds"],
+                                      what="the gateway's and the sidecar's server spans")
+                places += leaks.in_traces(_raw(jaeger, f"/api/v3/traces/{trace_id}"), frags)
+            for service in SERVICES.values():
+                places += leaks.in_traces(_raw(jaeger, "/api/v3/traces", {
+                    "query.service_name": service, "query.start_time_min": rfc3339(since),
+                    "query.start_time_max": rfc3339(datetime.now(UTC) + timedelta(seconds=5)),
+                    "query.num_traces": "50"}), frags)
+    except (ConformanceError, OSError, ValueError) as exc:
+        pytest.fail(f"the trace sink could not be searched for the tokens: {exc}", pytrace=False)
+    # Logs: every container of the gateway's and cortex-api's pods (access logs included), once both logged
+    # the requests, so that a sink that was not read is not taken for a clean one.
+    # The gateway's own pods: the conformance clients in its namespace copy its istio=ingressgateway label.
+    gateway_selector = GATEWAY_SELECTOR
+    lines: list[tuple[str, str]] = []
+
+    def logged() -> bool:
+        lines[:] = (_pod_logs(live, spec.gateway.namespace, gateway_selector, int(time.monotonic() - started) + 60)
+                    + _pod_logs(live, spec.namespace, spec.selector, int(time.monotonic() - started) + 60))
+        return all(any(t in line and where.startswith(ns) for where, line in lines for t in trace_ids)
+                   for ns in (spec.gateway.namespace, spec.namespace))
+
+    try:
+        wait_until(f"log lines of traces {', '.join(trace_ids)} from the gateway and cortex-api",
+                   logged, timeout=TEL["access_logging"]["appear_within_seconds"], interval=2)
+    except WaitTimeout as exc:
+        pytest.fail(f"the log sink could not be checked: {exc}", pytrace=False)
+    places += leaks.in_lines(lines, frags)
+    # Metrics: what Prometheus scrapes from cortex-api (the application's and its sidecar's, merged), and the
+    # gateway's own statistics.
+    scraped = _scrape(live, TEL["metrics"]["scraper"])
+    if scraped.status != 200:
+        pytest.fail(f"the metrics sink could not be read: Prometheus's identity got "
+                    f"{judge.answered(scraped.status, scraped.exit_code)} from {spec.ref('Service')}", pytrace=False)
+    places += leaks.in_metrics(scraped.body, frags, f"the merged metrics of {spec.ref('Service')}")
+    for pod in live.kube.json("get", "pods", "-n", spec.gateway.namespace, "-l", gateway_selector)["items"]:
+        where = f"{spec.gateway.namespace}/{pod['metadata']['name']}"
+        stats = probe.pod_exec(live.kube, spec.gateway.namespace, pod["metadata"]["name"],
+                               ["pilot-agent", "request", "GET", "stats/prometheus"], container="istio-proxy",
+                               timeout=60)
+        if stats.returncode != 0 or not stats.stdout.strip():
+            pytest.fail(f"the metrics sink of the gateway {where} could not be read: "
+                        f"{(stats.stderr or 'no output').strip()[-200:]}", pytrace=False)
+        places += leaks.in_metrics(stats.stdout, frags, f"the statistics of the gateway {where}")
+    evidence.append({"note": f"tokens {', '.join(sent)} (values never printed) searched for in {len(trace_ids)} "
+                             f"traces and the recent traces of {', '.join(SERVICES.values())}, {len(lines)} log "
+                             "lines, the merged metrics and the gateway's statistics"})
+    holds(sorted(set(f"Telemetry sink {p}" for p in places)))
+
+
 @HEAD_START.observation("TEL")
 def _observe(live, gateway):
     """Every TEL check's requests, waits for spans and log lines, and scrapes, made at once: begun as soon
@@ -357,7 +465,8 @@ def _observe(live, gateway):
         pytest.fail(f"{fixtures.workload().ref('Deployment')}: no Ready pod, so nothing could be observed",
                     pytrace=False)
     bodies = {"sampling": _sampling, "chain": _chain, "refused": _refused, "untraced": _untraced,
-              "access_log": _access_log, "scraped": _scraped, "refused_metrics": _refused_metrics}
+              "access_log": _access_log, "scraped": _scraped, "refused_metrics": _refused_metrics,
+              "credentials": _credentials}
     return together({name: (lambda e, body=body: body(live, gateway, e)) for name, body in bodies.items()})
 
 
@@ -414,3 +523,10 @@ def test_prometheus_scrapes_mesh_and_app_metrics(observed, evidence):
 def test_other_identity_refused_the_metrics(observed, evidence):
     """TEL-04: a mesh identity other than Prometheus's, admitted by the NetworkPolicy, gets no metrics."""
     replay(observed["refused_metrics"], evidence)
+
+
+@live
+@pytest.mark.control("TEL-05")
+def test_no_credential_reaches_a_telemetry_sink(observed, evidence):
+    """TEL-05: tokens sent to cortex-api land in no span (tags, events, resource), no log line and no metric label."""
+    replay(observed["credentials"], evidence)

@@ -60,6 +60,8 @@ class Workload:
     _minted: float = 0.0
     vault_result: Any = None
     rollout_error: str | None = None
+    # (Kind namespace/name, reason) of each object of the last applied overlay the cluster refused (SCHEMA-03).
+    refused: list[tuple[str, str]] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
     rendered: str = field(default="", repr=False)  # what is applied now: the conformance overlay, rendered
     applied_keys: set[tuple[str, str, str]] = field(default_factory=set)  # its objects (kind.group, ns, name)
@@ -216,9 +218,42 @@ class Workload:
         for kind, namespace, name in sorted(gone):
             self.kube.run("delete", kind, name, *(["-n", namespace] if namespace else []), "--ignore-not-found",
                           "--wait=false", check=False)
-        self.kube.apply(rendered, what="the conformance overlay")
+        self.refused = []
+        try:
+            self.kube.apply(rendered, what="the conformance overlay")
+        except KubeError:
+            # An object the API server or a webhook refuses is a finding about the manifests (SCHEMA-03), not a
+            # broken run: apply the rest and let every check judge what the cluster admitted.
+            self.refused = self._refusals(rendered)
+            if not self.refused:
+                raise
+            self.progress("workload: the cluster refused " + "; ".join(f"{ref}: {why}" for ref, why in self.refused))
+            # What the cluster holds: a refused object keeps its previous version, or does not exist. The next
+            # apply (a fault's undo) is compared with this, and must not wait for a push of what never changed.
+            rendered = _admitted(rendered, self.rendered, {ref for ref, _ in self.refused})
         self.rendered, self.applied_keys = rendered, _keys(rendered)
         self.wait_rollout(timeout=wait)
+
+    def _refusals(self, rendered: str) -> list[tuple[str, str]]:
+        """Each object of `rendered` applied on its own: (Kind namespace/name, the cluster's reason) of those refused.
+
+        A multi-object apply names only its last error; one object at a time names each and applies every one the
+        cluster admits."""
+        refused = []
+        for doc in yaml.safe_load_all(rendered):
+            if not doc or not doc.get("kind"):
+                continue
+            ref = _ref(doc)
+            try:
+                self.kube.apply(yaml.safe_dump(doc), what=ref)
+            except KubeError as exc:
+                reason = str(exc).split(" failed: ", 1)[-1]
+                if not refusal(reason):
+                    # An unreachable server or webhook, or a permission the suite lacks: nothing the manifests
+                    # did, so the run cannot judge them (INCOMPLETE), as before.
+                    raise
+                refused.append((ref, reason))
+        return refused
 
     def wait_rollout(self, timeout: float = WAIT) -> None:
         """Wait for the Deployment; a rollout that never becomes Ready is recorded, not raised."""
@@ -320,6 +355,37 @@ class Workload:
         with contextlib.suppress(KubeError):
             self.kube.run("delete", "pods", "-n", fixtures.workload().gateway.namespace, "-l",
                           "app.kubernetes.io/part-of=cortex-conformance", "--ignore-not-found")
+
+
+def _ref(doc: dict[str, Any]) -> str:
+    """`Kind namespace/name` of a manifest, as messages name it."""
+    meta = doc.get("metadata") or {}
+    return f"{doc['kind']} {meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta.get('name')}"
+
+
+def _admitted(rendered: str, previous: str, refused: set[str]) -> str:
+    """`rendered` with each refused object replaced by its version in `previous` (the cluster kept it), or left out."""
+    kept = {_ref(doc): doc for doc in yaml.safe_load_all(previous or "") if doc and doc.get("kind")}
+    docs = []
+    for doc in yaml.safe_load_all(rendered):
+        if not doc or not doc.get("kind"):
+            continue
+        ref = _ref(doc)
+        if ref not in refused:
+            docs.append(doc)
+        elif ref in kept:
+            docs.append(kept[ref])
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def refusal(reason: str) -> bool:
+    """Whether kubectl's error says the cluster judged the object and refused it (a validating webhook's or
+    admission plugin's denial, a validation error, an unknown field), as opposed to not judging it at all: a
+    webhook it could not call, a server that did not answer, a permission the suite lacks."""
+    if "failed calling webhook" in reason or "cannot be handled" in reason or "unable to handle" in reason:
+        return False
+    return ("denied the request" in reason or "(Invalid)" in reason or " is invalid" in reason
+            or "(BadRequest)" in reason or "strict decoding error" in reason)
 
 
 def _keys(rendered: str) -> set[tuple[str, str, str]]:

@@ -56,9 +56,13 @@ td code { overflow-wrap: anywhere; }
 table.controls td:first-child code { white-space: nowrap; }
 table.controls td:nth-child(5), table.controls td:nth-child(6) { width: 21%; }
 .matrix-group { border-left: 3px solid var(--line); padding-left: 12px; margin: 14px 0; }
-figure.matrix { margin: 0 0 10px; overflow-x: auto; }
-table.grid th, table.grid td { font-size: 12.5px; }
-table.grid tbody th { white-space: nowrap; }
+figure.matrix { margin: 0 0 10px; }
+/* The grid fits the page, on screen and on paper: fixed columns sharing the width, a cell's ports wrapping
+   inside it, rather than a table wider than the page whose last destinations a printout cuts off. */
+table.grid { table-layout: fixed; width: 100%; }
+table.grid th, table.grid td { font-size: 11px; overflow-wrap: break-word; padding: 3px 4px; }
+table.grid thead th { hyphens: auto; }
+table.grid .flow { white-space: normal; padding: 1px 3px; }
 .flow { display: block; padding: 1px 5px; border-radius: 3px; margin: 1px 0; white-space: nowrap;
   border: 1px solid transparent; }
 .f-allowed { background: var(--pass-bg); color: var(--pass); }

@@ -264,29 +264,6 @@ def test_cross_product_binding_is_refused() -> None:
         vault.role_bindings(contract)
 
 
-def test_template_for_unknown_path_is_refused() -> None:
-    """An overlay template that injects a path the contract does not list is refused before Vault is touched."""
-    templates = vault.templates_from_patch()
-    file = CONTRACT.secrets[0].file
-    templates[file] = ("secret/data/cortex-api/prod/github", templates[file][1])
-    with pytest.raises(InputError, match=file):
-        vault.check_templates(CONTRACT, templates)
-
-
-def test_unknown_template_construct_is_refused() -> None:
-    """A template construct the digest renderer does not know fails instead of giving a wrong digest."""
-    kv = {"secret/data/x": {"k": "v"}}
-    with pytest.raises(InputError, match="not understood"):
-        vault.render_template('{{ with secret "secret/data/x" }}{{ .Data.data.k | base64Encode }}{{ end }}', kv)
-
-
-def test_trim_markers_follow_go() -> None:
-    """Go's {{- and -}} trim the whitespace next to them, and only that."""
-    kv = {"secret/data/x": {"k": "v"}}
-    template = '  {{- with secret "secret/data/x" -}}\n  [{{ .Data.data.k }}] \n{{- end }}\n'
-    assert vault.render_template(template, kv) == "[v]\n"
-
-
 def test_contract_file_is_the_one_both_tiers_read() -> None:
     """The bootstrap reads fixtures/expectations/vault.yaml as written."""
     raw = yaml.safe_load(vault.CONTRACT.read_text())

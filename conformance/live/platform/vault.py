@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,14 +32,11 @@ import hvac.exceptions
 import yaml
 
 from conformance.errors import ConformanceError, InputError
-from conformance.paths import EXPECTATIONS, OVERLAYS
+from conformance.paths import EXPECTATIONS
 
 CONTRACT = EXPECTATIONS / "vault.yaml"
-VAULT_PATCH = OVERLAYS / "dev" / "patches" / "deployment_vault.yaml"
 AGENT_SECRETS_DIR = "/vault/secrets"
 AUTH_MOUNT = "kubernetes"
-TEMPLATE_PREFIX = "vault.hashicorp.com/agent-inject-template-"
-SECRET_PREFIX = "vault.hashicorp.com/agent-inject-secret-"  # noqa: S105 (an annotation name)
 # Tokens from the role live as long as a conformance run needs, and no longer.
 ROLE_TOKEN_TTL = "1h"  # noqa: S105 (a duration)
 
@@ -104,32 +100,7 @@ def load_contract(path: Path = CONTRACT) -> Contract:
         raise InputError(f"{path}: not a Vault contract ({type(exc).__name__}: {exc})") from None
 
 
-def agent_templates(annotations: Mapping[str, str]) -> dict[str, tuple[str, str]]:
-    """file -> (secret path, template) from the agent-inject annotations of a pod template."""
-    out = {}
-    for key, template in annotations.items():
-        if key.startswith(TEMPLATE_PREFIX):
-            file = key.removeprefix(TEMPLATE_PREFIX)
-            out[file] = (annotations.get(SECRET_PREFIX + file, ""), template)
-    return out
-
-
-def templates_from_patch(path: Path = VAULT_PATCH) -> dict[str, tuple[str, str]]:
-    """The agent templates of the dev overlay's Vault patch."""
-    try:
-        doc = yaml.safe_load(path.read_text())
-        annotations = doc["spec"]["template"]["metadata"]["annotations"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: no pod template annotations ({type(exc).__name__}: {exc})") from None
-    return agent_templates(annotations)
-
-
-# --- the agent's template language, as far as the overlay uses it ------------------------------
-
-_ACTION = re.compile(r"\{\{(-\s)?\s*(.*?)\s*(\s-)?\}\}", re.DOTALL)
-_WITH_SECRET = re.compile(r'^with\s+secret\s+"([^"]+)"$')
-_FIELD = re.compile(r"^\.Data\.data\.([A-Za-z0-9_]+)$")
-_GO_SPACE = " \t\r\n"
+# --- what the agent writes ----------------------------------------------------------------------
 
 
 def _go_json(value: Any) -> str:
@@ -139,55 +110,6 @@ def _go_json(value: Any) -> str:
                           ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escaped)
     return text
-
-
-def render_template(template: str, kv: Mapping[str, Mapping[str, Any]]) -> str:
-    """Render an agent template against kv data ({"<mount>/data/<path>": {key: value}}).
-
-    Only the constructs the overlay uses are understood: ``with secret "P"``, ``end``,
-    ``.Data.data.KEY`` and ``.Data.data | toJSON``, with Go's ``{{-`` and ``-}}`` trimming.
-    Anything else is an InputError, because a guessed rendering gives a wrong digest silently.
-    """
-    out: list[str] = []
-    scope: list[Mapping[str, Any]] = []
-    pos = 0
-    trim_next = False
-    for match in _ACTION.finditer(template):
-        text = template[pos:match.start()]
-        if trim_next:
-            text = text.lstrip(_GO_SPACE)
-        if match.group(1):
-            text = text.rstrip(_GO_SPACE)
-        out.append(text)
-        action = match.group(2)
-        trim_next = bool(match.group(3))
-        pos = match.end()
-        if (m := _WITH_SECRET.match(action)) is not None:
-            if m.group(1) not in kv:
-                raise InputError(f"template reads secret {m.group(1)!r}, which the contract does not define")
-            scope.append(kv[m.group(1)])
-        elif action == "end":
-            if not scope:
-                raise InputError("template has an `end` without a `with`")
-            scope.pop()
-        elif (m := _FIELD.match(action)) is not None:
-            if not scope:
-                raise InputError(f"template uses {action} outside `with secret`")
-            value = scope[-1].get(m.group(1))
-            if not isinstance(value, str):
-                raise InputError(f"template reads key {m.group(1)!r}, which is missing or not a string")
-            out.append(value)
-        elif action.replace(" ", "") == ".Data.data|toJSON":
-            if not scope:
-                raise InputError("template uses .Data.data outside `with secret`")
-            out.append(_go_json(dict(scope[-1])))
-        else:
-            raise InputError(f"template construct {{{{ {action} }}}} is not understood by the digest renderer")
-    tail = template[pos:]
-    out.append(tail.lstrip(_GO_SPACE) if trim_next else tail)
-    if scope:
-        raise InputError("template has a `with` without an `end`")
-    return "".join(out)
 
 
 # --- the pieces Vault is given -------------------------------------------------------------------
@@ -246,18 +168,6 @@ def known_contents(contract: Contract, kv: Mapping[str, Mapping[str, Any]]) -> d
             known.setdefault(_sha256(str(values[key])), f"the value of key {key} of {secret.path}")
         known.setdefault(_sha256(contract_content(secret, values)), f"the content of {secret.file}")
     return known
-
-
-def check_templates(contract: Contract, templates: Mapping[str, tuple[str, str]]) -> None:
-    """The overlay's templates and the contract must name the same files and paths."""
-    files = {s.file for s in contract.secrets}
-    if set(templates) != files:
-        raise InputError(f"the agent templates render {sorted(templates)}, the contract lists {sorted(files)}")
-    for secret in contract.secrets:
-        declared, _ = templates[secret.file]
-        if declared != contract.data_path(secret):
-            raise InputError(f"file {secret.file}: the overlay injects {declared!r}, "
-                             f"the contract says {contract.data_path(secret)!r}")
 
 
 # --- bootstrap -----------------------------------------------------------------------------------

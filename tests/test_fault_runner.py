@@ -224,3 +224,24 @@ def test_restart_faults_run_together_and_leave_their_pods_to_the_next_restart(mo
     failed = runner._one(env, quick, Path("/nonexistent"), lambda line: None, "", keep_pods=True)
     assert failed.get("undo") is None
     assert restarts == ["restart", "step undone", "restart"]
+
+
+def test_cluster_steps_go_before_the_overlay_and_are_undone_after_it(monkeypatch):
+    """What a fault's new pods need (a Vault role) exists before its overlay rolls them out, and goes only after
+    the baseline's pods are back: the undo runs in reverse."""
+    role = ({"call": {"name": "vault-role", "role": "any"}},)
+    annotation = ({"target": "Deployment/cortex-api", "path": "spec.template.metadata.annotations[x]", "value": "y"},)
+    fault = Fault(name="both", description="both", expect=("VAULT-03",), cluster=role, overlay=annotation)
+    happened: list[str] = []
+    workload = SimpleNamespace(render_overlay=lambda *args, **kwargs: "rendered", rollout_error=None, rendered="")
+    env = SimpleNamespace(workload=workload, work=Path("/nonexistent"))
+    monkeypatch.setattr(runner, "_faulted_overlay", lambda env, fault: Path("/nonexistent"))
+    monkeypatch.setattr(runner.actions, "run_step", lambda env, step: (
+        happened.append("role made"), lambda: happened.append("role removed"))[1])
+    monkeypatch.setattr(runner, "_apply_and_push", lambda env, rendered, what, progress, wait=None, undoing=False:
+                        happened.append(f"{rendered or 'baseline'} applied"))
+    undos, restored = runner.apply_fault(env, fault, lambda line: None, "")
+    assert (happened, restored) == (["role made", "rendered applied"], False)
+    happened.clear()
+    assert runner.undo_all(undos) == []
+    assert happened == ["baseline applied", "role removed"]

@@ -131,6 +131,12 @@ def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: st
     workload = env.workload
     if fault.restart and not keep_pods:
         undos.append(lambda: workload.restart())
+    # The cluster steps first: what the overlay's new pods need (a Vault role, an image under a tag) exists
+    # when they start, so they come up at once, without a rollout that times out and a restart after it.
+    # Undone in reverse: the baseline's pods are back before what they no longer use goes.
+    for step in fault.cluster:
+        progress(f"fault {fault.name}: {next(iter(step))} {_describe(step)}")
+        undos.append(actions.run_step(env, step))
     if fault.overlay:
         rendered = workload.render_overlay(_faulted_overlay(env, fault), name=f"fault-{fault.name}")
 
@@ -151,9 +157,6 @@ def apply_fault(env, fault: Fault, progress: Callable[[str], None], baseline: st
             restore()
             restored = True
             _apply_and_push(env, rendered, f"Istio config of {fault.name}", progress, wait=fault.rollout_seconds)
-    for step in fault.cluster:
-        progress(f"fault {fault.name}: {next(iter(step))} {_describe(step)}")
-        undos.append(actions.run_step(env, step))
     if fault.restart:
         progress(f"fault {fault.name}: new pods, so that admission runs again")
         workload.restart(timeout=fault.rollout_seconds)

@@ -149,3 +149,39 @@ def test_missing_old_report_is_one_line(tmp_path):
     """A --compare path that does not exist is named in the error."""
     with pytest.raises(InputError, match=r"^--compare .*/nope\.json: cannot read \(No such file or directory\)$"):
         compare.load_report(tmp_path / "nope.json")
+
+
+def _catalogue(**kills: tuple[str, dict]) -> dict:
+    return {"faults": [{"name": name, "kill": kill, "kills": per} for name, (kill, per) in kills.items()]}
+
+
+def test_faults_judged_another_way_are_listed():
+    """A fault killed before and missed now, or killed for another reason on one control, is a change; so is a
+    fault in one catalogue only. Faults judged the same way are not."""
+    ok = ("killed as expected", {"JWT-01": "killed as expected"})
+    old = {**OLD, "faults": _catalogue(a=ok, b=ok, gone=ok)}
+    new = {**NEW, "faults": _catalogue(a=ok, b=("missed", {"JWT-01": "missed"}), fresh=ok)}
+    diff = compare.compare(new, old, old_path="x")
+    assert diff["faults_compared"] == 2
+    assert [(c["name"], c["from"], c["to"]) for c in diff["faults_changed"]] == [
+        ("b", "killed as expected", "missed")]
+    assert [f["name"] for f in diff["faults_added"]] == ["fresh"]
+    assert [f["name"] for f in diff["faults_removed"]] == ["gone"]
+
+
+def test_no_catalogue_on_one_side_is_not_called_the_same():
+    """Without a catalogue in both reports nothing is said to be unchanged: faults_compared is None."""
+    diff = compare.compare({**NEW, "faults": _catalogue(a=("killed as expected", {}))}, OLD, old_path="x")
+    assert diff["faults_compared"] is None
+
+
+def test_a_report_compared_with_itself_says_every_fault_was_judged_the_same(tmp_path):
+    """The page and the summary say so in words, with the number of faults compared."""
+    out = tmp_path / "reports"
+    shutil.copytree(DATA, out)
+    doc = write_report(out)
+    shutil.copy(out / "report.json", tmp_path / "old.json")
+    write_report(out, compare_with=tmp_path / "old.json")
+    total = len(doc["faults"]["faults"])
+    assert f"each of the {total} faults in both judged the same way" in (out / "report.md").read_text()
+    assert f"each of the {total} faults in both was judged the same way" in (out / "report.html").read_text()

@@ -1,5 +1,5 @@
-"""What changed since an earlier report: controls newly failing, fixed, added and removed, and
-inputs added, removed or rendered differently.
+"""What changed since an earlier report: controls newly failing, fixed, added and removed, inputs
+added, removed or rendered differently, and faults of the catalogue killed another way.
 
 The earlier report is a ``report.json`` this package wrote. Controls are matched by ID; a
 control's overall status decides which list it lands in, and its tier results show how.
@@ -68,13 +68,37 @@ def compare(new: dict[str, Any], old: dict[str, Any], *, old_path: str) -> dict[
         "against_date": old.get("date"),
         "against_commit": (old.get("git") or {}).get("commit"),
         "against_verdict": old.get("verdict"),
+        "against_headline": old.get("headline"),
         **changes,
         "added": [{"id": cid, "title": row["title"], "to": row["status"]}
                   for cid, row in new_rows.items() if cid not in old_rows],
         "removed": [{"id": cid, "title": row.get("title", ""), "from": row["status"]}
                     for cid, row in old_rows.items() if cid not in new_rows],
         **input_changes(new.get("inputs") or [], old.get("inputs") or []),
+        **fault_changes(new.get("faults"), old.get("faults")),
     }
+
+
+def _kills(catalogue: Any) -> dict[str, dict[str, Any]] | None:
+    if not isinstance(catalogue, dict) or not isinstance(catalogue.get("faults"), list):
+        return None
+    return {str(f.get("name")): f for f in catalogue["faults"] if isinstance(f, dict)}
+
+
+def fault_changes(new: Any, old: Any) -> dict[str, Any]:
+    """The fault catalogues of both reports, fault by fault: judged another way (the fault's kill, or one
+    expected control's), added or removed. `faults_compared` is None when either report has no catalogue,
+    so that "no fault changed" is never said of catalogues that were not both there."""
+    after, before = _kills(new), _kills(old)
+    if after is None or before is None:
+        return {"faults_compared": None, "faults_changed": [], "faults_added": [], "faults_removed": []}
+    changed = [{"name": name, "from": before[name].get("kill"), "to": fault.get("kill"),
+                "kills_from": before[name].get("kills") or {}, "kills_to": fault.get("kills") or {}}
+               for name, fault in after.items() if name in before
+               and (before[name].get("kill"), before[name].get("kills")) != (fault.get("kill"), fault.get("kills"))]
+    return {"faults_compared": len(set(after) & set(before)), "faults_changed": changed,
+            "faults_added": [{"name": n, "to": f.get("kill")} for n, f in after.items() if n not in before],
+            "faults_removed": [{"name": n, "from": f.get("kill")} for n, f in before.items() if n not in after]}
 
 
 def _by_name(inputs: list[Any]) -> dict[str, dict[str, Any]]:

@@ -75,8 +75,8 @@ def _comparison(comp: dict[str, Any] | None) -> str:
     if not comp:
         return ""
     parts = [f'<h2 id="changes">Changes since the previous report</h2><p class="meta">Compared with '
-             f"{e(comp['against'])} (verdict {e(comp['against_verdict'])}, {e(comp['against_date'])}, "
-             f"commit {e((comp['against_commit'] or '')[:12] or None)}).</p>"]
+             f"{e(comp['against'])} ({e(comp.get('against_headline') or comp['against_verdict'])}, "
+             f"{e(comp['against_date'])}, commit {e((comp['against_commit'] or '')[:12] or None)}).</p>"]
     titles = (("newly_failing", "Newly failing"), ("fixed", "Fixed"), ("still_failing", "Still failing"),
               ("added", "Added controls"), ("removed", "Removed controls"),
               ("other_changes", "Other changes"))
@@ -92,7 +92,23 @@ def _comparison(comp: dict[str, Any] | None) -> str:
     else:
         parts.append("<p>No control changed status.</p>")
     parts.append(_input_changes(comp))
+    parts.append(_fault_changes(comp))
     return "".join(parts)
+
+
+def _fault_changes(comp: dict[str, Any]) -> str:
+    compared = comp.get("faults_compared")
+    if compared is None:
+        return "<p>Fault catalogue: not in both reports, so not compared.</p>"
+    items = [f"<li><code>{e(c['name'])}</code>: {e(c['from'])} → {e(c['to'])}"
+             + "".join(f"; {e(cid)} {e(c['kills_from'].get(cid))} → {e(k)}" for cid, k in c["kills_to"].items()
+                       if c["kills_from"].get(cid) != k) + "</li>" for c in comp["faults_changed"]]
+    items += [f"<li>added fault <code>{e(f['name'])}</code> ({e(f['to'])})</li>" for f in comp["faults_added"]]
+    items += [f"<li>removed fault <code>{e(f['name'])}</code> (was {e(f['from'])})</li>"
+              for f in comp["faults_removed"]]
+    if not items:
+        return f"<p>Fault catalogue: each of the {compared} faults in both was judged the same way.</p>"
+    return f'<h3>Fault catalogue</h3><ul class="fault-changes">{"".join(items)}</ul>'
 
 
 def _sha(value: Any) -> str:

@@ -180,13 +180,22 @@ def _comparison(doc: dict[str, Any]) -> list[str]:
     comp = doc["comparison"]
     if not comp:
         return []
-    lines = ["", f"### Since {_cell(comp['against'])} ({_cell(comp['against_verdict'])}, "
+    lines = ["", f"### Since {_cell(comp['against'])} ({_cell(comp.get('against_headline') or comp['against_verdict'])}, "
                  f"{_cell(comp['against_date'])})", ""]
     for key, title in (("newly_failing", "Newly failing"), ("fixed", "Fixed"),
                        ("added", "Added"), ("removed", "Removed")):
         ids = ", ".join(f"`{item['id']}`" for item in comp[key]) or "none"
         lines.append(f"- {title}: {ids}")
-    return lines + _inputs(comp)
+    return lines + _inputs(comp) + _fault_changes(comp)
+
+
+def _fault_changes(comp: dict[str, Any]) -> list[str]:
+    if comp.get("faults_compared") is None:
+        return ["- Fault catalogue: not in both reports, so not compared"]
+    items = [f"`{_cell(c['name'])}` {_cell(c['from'])} → {_cell(c['to'])}" for c in comp["faults_changed"]]
+    items += [f"added `{_cell(f['name'])}`" for f in comp["faults_added"]]
+    items += [f"removed `{_cell(f['name'])}`" for f in comp["faults_removed"]]
+    return [f"- Fault catalogue: {'; '.join(items) if items else 'each of the ' + str(comp['faults_compared']) + ' faults in both judged the same way'}"]
 
 
 def render(doc: dict[str, Any], *, html_link: str) -> str:

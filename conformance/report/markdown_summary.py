@@ -180,8 +180,8 @@ def _comparison(doc: dict[str, Any]) -> list[str]:
     comp = doc["comparison"]
     if not comp:
         return []
-    lines = ["", f"### Since {_cell(comp['against'])} ({_cell(comp.get('against_headline') or comp['against_verdict'])}, "
-                 f"{_cell(comp['against_date'])})", ""]
+    against = comp.get("against_headline") or comp["against_verdict"]
+    lines = ["", f"### Since {_cell(comp['against'])} ({_cell(against)}, {_cell(comp['against_date'])})", ""]
     for key, title in (("newly_failing", "Newly failing"), ("fixed", "Fixed"),
                        ("added", "Added"), ("removed", "Removed")):
         ids = ", ".join(f"`{item['id']}`" for item in comp[key]) or "none"
@@ -195,7 +195,8 @@ def _fault_changes(comp: dict[str, Any]) -> list[str]:
     items = [f"`{_cell(c['name'])}` {_cell(c['from'])} → {_cell(c['to'])}" for c in comp["faults_changed"]]
     items += [f"added `{_cell(f['name'])}`" for f in comp["faults_added"]]
     items += [f"removed `{_cell(f['name'])}`" for f in comp["faults_removed"]]
-    return [f"- Fault catalogue: {'; '.join(items) if items else 'each of the ' + str(comp['faults_compared']) + ' faults in both judged the same way'}"]
+    same = f"each of the {comp['faults_compared']} faults in both judged the same way"
+    return [f"- Fault catalogue: {'; '.join(items) if items else same}"]
 
 
 def render(doc: dict[str, Any], *, html_link: str) -> str:

@@ -3,7 +3,7 @@
 Shards run side by side, one cluster each, so the catalogue takes as long as its slowest shard. What
 makes a fault slow is known from the catalogue alone: a rollout of new pods (about 30 s here; a
 `restart` fault rolls out twice, on apply and on undo), a change to the cluster outside the overlay,
-and the live checks of its controls, which every fault runs. Costs are weights, not seconds, so the
+and the live checks of the controls it expects to fail. Costs are weights, not seconds, so the
 split does not move when one run is slower than another.
 
 The split depends only on the faults split and their order: every shard computes the same one, and

@@ -245,3 +245,24 @@ def test_cluster_steps_go_before_the_overlay_and_are_undone_after_it(monkeypatch
     happened.clear()
     assert runner.undo_all(undos) == []
     assert happened == ["baseline applied", "role removed"]
+
+
+def test_the_checks_of_a_catalogue_select_its_platform(monkeypatch, tmp_path):
+    """Each in-process pytest run selects its pins from its own options: a catalogue on --kubernetes 1.35 passes
+    the minor on, or its checks would judge (and record) the default platform."""
+    seen: list[list[str]] = []
+    monkeypatch.setattr(runner.pytest, "main", lambda args, plugins: seen.append(args))
+    (tmp_path / "results-x.json").write_text("{}")
+    env = SimpleNamespace(options=SimpleNamespace(kubernetes="1.35", istio=None))
+    runner.run_checks(env, "x", tmp_path, ["JWT-02"])
+    assert seen[0][seen[0].index("--kubernetes") + 1] == "1.35"
+    assert "--istio" not in seen[0]
+
+
+def test_the_catalogue_takes_the_platform_options(tmp_path, capsys):
+    """--kubernetes and --istio as `nox -s conformance` takes them; a minor not pinned is one line, exit 2, before
+    any earlier record is cleared."""
+    (tmp_path / "faults.json").write_text("{}")
+    assert runner.main(["--kubernetes", "1.99", "--report-dir", str(tmp_path)]) == 2
+    assert "1.99" in capsys.readouterr().err
+    assert (tmp_path / "faults.json").exists()

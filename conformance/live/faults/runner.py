@@ -6,7 +6,8 @@ fault's run writes its results under <report-dir>/faults/<name>/. The whole cata
 <report-dir>/faults.json, which the sign-off report reads. A fault no check notices, a fault not
 undone, or a failed baseline makes the exit code non-zero.
 
-    python -m conformance.live.faults [--only NAME ...] [--shard K/N] [--images auto|pull|build] [--report-dir DIR]
+    python -m conformance.live.faults [--only NAME ...] [--shard K/N] [--images auto|pull|build]
+                                      [--kubernetes MINOR] [--istio RELEASE] [--report-dir DIR]
 
 With `--shard K/N` it runs part K of N (sharding.split), with its own baselines, into
 <report-dir>/faults-K-of-N.json; the report merges the N parts (conformance.report.shards).
@@ -67,6 +68,10 @@ def run_checks(env, run_name: str, report_dir: Path, only: list[str] | None = No
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if only:
         args += ["--controls", ",".join(only)]
+    # Each pytest run selects its pins again from its own options: the environment's platform, not the default.
+    for option in ("kubernetes", "istio"):
+        if getattr(env.options, option, None):
+            args += [f"--{option}", getattr(env.options, option)]
     push.DRAIN.settle()
     pytest.main(args, plugins=[Attached(env)])
     path = report_dir / f"results-{run_name}.json"
@@ -433,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
     parser.add_argument("--images", choices=["auto", "pull", "build"], default="auto")
     parser.add_argument("--nodes", type=int, choices=[1, 3], default=3)
+    # The platform, as `nox -s conformance` takes it: the catalogue runs on the cluster of that pair (a kept
+    # cluster of another pair is made again), so a sign-off's checks and catalogue see one platform.
+    parser.add_argument("--kubernetes", metavar="MINOR", help="a Kubernetes minor of fixtures/versions.yaml")
+    parser.add_argument("--istio", metavar="RELEASE", help="an Istio release of fixtures/versions.yaml")
     parser.add_argument("--report-dir", type=Path, default=REPORTS)
     args = parser.parse_args(argv)
     outcome: dict[str, Any] = {}
@@ -441,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         from conformance.live.environment import Environment
         from conformance.live.options import Options
 
+        fixtures.select(args.kubernetes, args.istio)  # a pair not pinned is one line, before anything is cleared
         faults = load()
         missing = uncovered(faults)
         if missing:
@@ -460,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
             chosen = shard_of(chosen, *shard)
             print(f"faults: shard {shard[0]}/{shard[1]}: {', '.join(f.name for f in chosen) or 'no fault'}")
         # The cluster is kept for the next run; the workload too when the catalogue left it whole.
-        options = Options(images=args.images, nodes=args.nodes, report_dir=args.report_dir)
+        options = Options(images=args.images, nodes=args.nodes, report_dir=args.report_dir,
+                          kubernetes=args.kubernetes, istio=args.istio)
         # A catalogue that stops must leave no earlier catalogue's record behind to be read as this one's.
         clear(args.report_dir, shard, [f.name for f in chosen])
         env = Environment(options, progress=install(Progress()))

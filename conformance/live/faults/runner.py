@@ -70,8 +70,8 @@ def run_checks(env, run_name: str, report_dir: Path, only: list[str] | None = No
         args += ["--controls", ",".join(only)]
     # Each pytest run selects its pins again from its own options: the environment's platform, not the default.
     for option in ("kubernetes", "istio"):
-        if getattr(env.options, option, None):
-            args += [f"--{option}", getattr(env.options, option)]
+        if value := getattr(env.options, option):
+            args += [f"--{option}", value]
     push.DRAIN.settle()
     pytest.main(args, plugins=[Attached(env)])
     path = report_dir / f"results-{run_name}.json"
